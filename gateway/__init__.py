@@ -1,0 +1,1 @@
+"""The appeals status gateway: DMS events in, status replies and notices out, over Kafka."""

@@ -1,0 +1,44 @@
+"""Who may see which letter.
+
+A requester who may not see a letter is told exactly what it would be told for a number that
+does not exist, so registration numbers cannot be probed.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from gateway.domain.letters import Letter
+from gateway.domain.requests import RequestHeader
+
+
+class Role(enum.StrEnum):
+    EGOV = "egov"  # e-government portal: the authenticated end user must be the applicant
+    CALLCENTER = "callcenter"  # the authority's call center: any letter, operator id required
+
+
+@dataclass(frozen=True)
+class RequestChannel:
+    """A request topic, the role it grants and the clients allowed to use it."""
+
+    name: str
+    role: Role
+    request_topic: str
+    allowed_reply_topics: frozenset[str]
+    allowed_clients: frozenset[str]
+
+
+def may_see(letter: Letter, role: Role, end_user_hash: str | None) -> bool:
+    if not letter.is_registered:  # status before registration: nothing to show yet
+        return False
+    if role is Role.CALLCENTER:
+        return True
+    return end_user_hash is not None and end_user_hash == letter.applicant_hash
+
+
+def header_fits_role(header: RequestHeader, role: Role) -> bool:
+    """The e-gov portal must name its authenticated end user; the call center its operator."""
+    if role is Role.CALLCENTER:
+        return bool(header.operator_id)
+    return bool(header.user_id)

@@ -1,0 +1,1 @@
+"""The service layer: use cases that take parsed messages and a unit of work."""

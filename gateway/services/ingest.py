@@ -1,0 +1,75 @@
+"""Use case: fold a batch of DMS events into the lookup store in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from gateway.domain.identity import IdentifierHasher
+from gateway.domain.letters import (
+    AcceptanceNotice,
+    DmsEvent,
+    HistoryEntry,
+    Letter,
+    LetterRegistered,
+)
+from gateway.services.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    applied: int
+    duplicates: int
+    notices_queued: int
+
+
+async def ingest_events(
+    events: Sequence[DmsEvent],
+    uow: UnitOfWork,
+    hasher: IdentifierHasher,
+    now: Callable[[], datetime],
+    *,
+    queue_notices: bool = True,
+) -> IngestResult:
+    """Apply new events, ignore already processed ones; commit once for the whole batch.
+
+    `queue_notices` is off when replaying history (rebuild): notices went out the first time.
+    """
+    async with uow:
+        already = await uow.letters.processed({e.event_id for e in events})
+        fresh: dict[UUID, DmsEvent] = {}
+        for event in events:
+            if event.event_id not in already:
+                fresh.setdefault(event.event_id, event)
+        new_events = list(fresh.values())
+        if not new_events:
+            return IngestResult(applied=0, duplicates=len(events), notices_queued=0)
+
+        before = await uow.letters.get_many({e.registration_number for e in new_events})
+        after = dict(before)
+        for event in new_events:
+            number = event.registration_number
+            after[number] = after.get(number, Letter(number)).apply(event, hasher)
+        changed = [letter for number, letter in after.items() if before.get(number) != letter]
+
+        await uow.letters.save(changed)
+        await uow.letters.add_history(
+            (e.registration_number, HistoryEntry.of(e)) for e in new_events
+        )
+        await uow.letters.mark_processed((e.event_id, e.registration_number) for e in new_events)
+        notices = [
+            notice
+            for e in new_events
+            if queue_notices and isinstance(e, LetterRegistered)
+            if (notice := AcceptanceNotice.for_registration(e)) is not None
+        ]
+        if notices:
+            await uow.notices.add(notices, now())
+        await uow.commit()
+    return IngestResult(
+        applied=len(new_events),
+        duplicates=len(events) - len(new_events),
+        notices_queued=len(notices),
+    )

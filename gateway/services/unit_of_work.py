@@ -1,0 +1,77 @@
+"""Ports the service layer depends on; the store adapter and the test fakes implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+from uuid import UUID
+
+from gateway.domain.letters import AcceptanceNotice, HistoryEntry, Letter
+
+
+class LetterRepository(Protocol):
+    async def processed(self, event_ids: Collection[UUID]) -> set[UUID]: ...
+    async def get_many(self, numbers: Collection[str]) -> dict[str, Letter]: ...
+    async def history(self, number: str) -> list[HistoryEntry]: ...
+    async def save(self, letters: Collection[Letter]) -> None: ...
+    async def add_history(self, entries: Iterable[tuple[str, HistoryEntry]]) -> None: ...
+    async def mark_processed(self, events: Iterable[tuple[UUID, str]]) -> None: ...
+
+
+class NoticeOutbox(Protocol):
+    async def add(self, notices: Collection[AcceptanceNotice], now: datetime) -> None:
+        """Queue notices; a letter that already has one keeps it (one notice per letter)."""
+
+    async def pending(self, limit: int) -> list[AcceptanceNotice]: ...
+    async def mark_published(self, notice_ids: Collection[UUID], now: datetime) -> None: ...
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    client_id: str
+    message_id: str
+    correlation_id: str | None
+    request_topic: str
+    reply_topic: str | None
+    end_user_hash: str | None
+    operator_id: str | None
+    registration_number: str | None
+    outcome: str
+    request_hash: str
+    reply_hash: str | None
+    received_at: datetime
+    replied_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    request_hash: str
+    reply: bytes
+
+
+class RequestJournal(Protocol):
+    """The audit trail (append-only) and the replies kept for redelivered requests."""
+
+    async def record(self, entry: AuditEntry) -> None: ...
+    async def remember_reply(
+        self, client_id: str, message_id: str, reply: StoredReply, now: datetime
+    ) -> None: ...
+    async def reply_for(self, client_id: str, message_id: str) -> StoredReply | None: ...
+
+
+class UnitOfWork(Protocol):
+    letters: LetterRepository
+    notices: NoticeOutbox
+    journal: RequestJournal
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def commit(self) -> None: ...

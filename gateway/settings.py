@@ -1,0 +1,141 @@
+"""One settings object, read from environment variables prefixed GATEWAY_.
+
+Secrets are SecretStr so they never show in logs, reprs or tracebacks.
+"""
+
+from __future__ import annotations
+
+import ssl
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SecurityProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_SSL = "SASL_SSL"
+
+
+class SaslMechanism(StrEnum):
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    # --- Kafka connection -------------------------------------------------------------
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        description="Comma-separated brokers; unset = start/use the local development broker",
+    )
+    local_kafka_port: int = 19092
+    kafka_security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_sasl_mechanism: SaslMechanism = SaslMechanism.SCRAM_SHA_512
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    consumer_group: str = "appeals-status-gateway"
+
+    # --- topics -------------------------------------------------------------------------
+    topic_dms_registrations: str = "dms.letters.registrations.v1"
+    topic_dms_status: str = "dms.letters.status.v1"
+    topic_egov_requests: str = "egov.status.requests.v1"
+    topic_egov_replies: str = "egov.status.replies.v1"
+    topic_callcenter_requests: str = "callcenter.status.requests.v1"
+    topic_callcenter_replies: str = "callcenter.status.replies.v1"
+    topic_acceptance_notices: str = "egov.acceptance.notices.v1"
+    topic_dead_letters: str = "gateway.dead-letters.v1"
+
+    # --- requesters ---------------------------------------------------------------------
+    egov_client_ids: str = Field(
+        default="AZ/GOV/EGOV/PORTAL",
+        description="Comma-separated client ids allowed on the e-gov topic",
+    )
+    callcenter_client_ids: str = "AZ/GOV/DGK/CALLCENTER"
+    registration_number_pattern: str = r"[A-Z]{1,5}-[0-9]{1,8}/[0-9]{4}"
+    rate_limit_per_user_per_minute: int = 30
+    rate_limit_per_client_per_second: int = 500
+
+    # --- store --------------------------------------------------------------------------
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'gateway.db'}",
+        description="SQLAlchemy async URL; SQLite file by default, PostgreSQL in production",
+    )
+    identifier_hash_key: SecretStr = Field(
+        default=SecretStr("development-only-key-change-me"),
+        description="HMAC-SHA256 key for applicant/end-user identifiers",
+    )
+
+    # --- limits and tuning --------------------------------------------------------------
+    xml_max_bytes: int = 64 * 1024
+    xml_max_depth: int = 32
+    ingest_batch_max_records: int = 500
+    retry_backoff_initial_s: float = 0.2
+    retry_backoff_max_s: float = 10.0
+    reply_timeout_s: float = 10.0
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> Settings:
+        if self.kafka_security_protocol is SecurityProtocol.SASL_SSL and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError("SASL_SSL needs GATEWAY_KAFKA_SASL_USERNAME and _PASSWORD")
+        return self
+
+    @property
+    def uses_local_kafka(self) -> bool:
+        return not self.kafka_bootstrap_servers
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.local_kafka_port}"
+
+    @property
+    def dms_topics(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((self.topic_dms_registrations, self.topic_dms_status)))
+
+    @cached_property
+    def egov_clients(self) -> frozenset[str]:
+        return _split(self.egov_client_ids)
+
+    @cached_property
+    def callcenter_clients(self) -> frozenset[str]:
+        return _split(self.callcenter_client_ids)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.kafka_security_protocol is SecurityProtocol.PLAINTEXT:
+            return None
+        context = ssl.create_default_context(
+            cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None
+        )
+        if self.kafka_ssl_certfile:
+            password = self.kafka_ssl_key_password
+            context.load_cert_chain(
+                str(self.kafka_ssl_certfile),
+                str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None,
+                password.get_secret_value() if password else None,
+            )
+        return context
+
+    def describe(self) -> dict[str, object]:
+        """Safe-to-log view: secrets masked, database password stripped from the URL."""
+        from sqlalchemy.engine import make_url
+
+        shown = self.model_dump(mode="json")
+        shown["database_url"] = make_url(self.database_url).render_as_string(hide_password=True)
+        shown["bootstrap_servers"] = self.bootstrap_servers
+        return shown
+
+
+def _split(csv: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in csv.split(",") if part.strip())

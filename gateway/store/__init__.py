@@ -1,0 +1,1 @@
+"""The store adapter: SQLAlchemy 2 async on SQLite (embedded default) or PostgreSQL."""

@@ -1,0 +1,298 @@
+"""SQL implementations of the service layer's ports, and the unit of work that binds them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+from uuid import UUID
+
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from gateway.domain.letters import (
+    AcceptanceNotice,
+    Agency,
+    ApplicantKind,
+    Channel,
+    Department,
+    Executor,
+    HistoryEntry,
+    Letter,
+    Status,
+)
+from gateway.services.unit_of_work import AuditEntry, StoredReply
+from gateway.store.tables import (
+    letter_history,
+    letters,
+    notice_outbox,
+    processed_events,
+    request_audit,
+    sent_replies,
+)
+
+# SQLite and PostgreSQL both speak INSERT .. ON CONFLICT, through their own dialect constructs.
+_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+_CHUNK = 500  # keeps IN (...) lists and multi-row inserts within every driver's limits
+
+
+def create_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the ingesting writer
+            cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged commit survives power loss
+            cursor.close()
+
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def _chunks(items: list[Any]) -> Iterable[list[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _letter_row(letter: Letter) -> dict[str, Any]:
+    department, executor, agency = letter.department, letter.executor, letter.forwarded_to
+    return {
+        "registration_number": letter.registration_number,
+        "registration_seq": letter.registration_seq,
+        "registration_date": letter.registration_date,
+        "channel": letter.channel,
+        "applicant_kind": letter.applicant_kind,
+        "applicant_hash": letter.applicant_hash,
+        "forwarded_by_code": letter.forwarded_by_code,
+        "sender_reference": letter.sender_reference,
+        "due_date": letter.due_date,
+        "assignment_seq": letter.assignment_seq,
+        "department_code": department.code if department else None,
+        "department_name": department.name if department else None,
+        "executor_id": executor.id if executor else None,
+        "executor_name": executor.full_name if executor else None,
+        "executor_phone": executor.phone if executor else None,
+        "status_seq": letter.status_seq,
+        "status": letter.status,
+        "status_at": letter.status_at,
+        "forwarding_seq": letter.forwarding_seq,
+        "forwarded_to_code": agency.code if agency else None,
+        "forwarded_to_name": agency.name if agency else None,
+        "forwarding_reference": letter.forwarding_reference,
+        "conclusion_seq": letter.conclusion_seq,
+        "answer_date": letter.answer_date,
+        "answer_reference": letter.answer_reference,
+    }
+
+
+def _letter_from_row(row: Mapping[str, Any]) -> Letter:
+    def enum_or_none(kind: type, value: str | None) -> Any:
+        return kind(value) if value is not None else None
+
+    return Letter(
+        registration_number=row["registration_number"],
+        registration_seq=row["registration_seq"],
+        registration_date=row["registration_date"],
+        channel=enum_or_none(Channel, row["channel"]),
+        applicant_kind=enum_or_none(ApplicantKind, row["applicant_kind"]),
+        applicant_hash=row["applicant_hash"],
+        forwarded_by_code=row["forwarded_by_code"],
+        sender_reference=row["sender_reference"],
+        due_date=row["due_date"],
+        assignment_seq=row["assignment_seq"],
+        department=Department(row["department_code"], row["department_name"])
+        if row["department_code"] is not None
+        else None,
+        executor=Executor(row["executor_id"], row["executor_name"], row["executor_phone"])
+        if row["executor_id"] is not None
+        else None,
+        status_seq=row["status_seq"],
+        status=enum_or_none(Status, row["status"]),
+        status_at=row["status_at"],
+        forwarding_seq=row["forwarding_seq"],
+        forwarded_to=Agency(row["forwarded_to_code"], row["forwarded_to_name"])
+        if row["forwarded_to_code"] is not None
+        else None,
+        forwarding_reference=row["forwarding_reference"],
+        conclusion_seq=row["conclusion_seq"],
+        answer_date=row["answer_date"],
+        answer_reference=row["answer_reference"],
+    )
+
+
+class SqlLetterRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+        self._insert = _INSERT[connection.dialect.name]
+
+    async def processed(self, event_ids: Collection[UUID]) -> set[UUID]:
+        found: set[UUID] = set()
+        for chunk in _chunks([str(i) for i in event_ids]):
+            query = select(processed_events.c.event_id).where(
+                processed_events.c.event_id.in_(chunk)
+            )
+            found.update(UUID(value) for value in (await self._conn.scalars(query)))
+        return found
+
+    async def get_many(self, numbers: Collection[str]) -> dict[str, Letter]:
+        found: dict[str, Letter] = {}
+        for chunk in _chunks(list(numbers)):
+            query = select(letters).where(letters.c.registration_number.in_(chunk))
+            for row in (await self._conn.execute(query)).mappings():
+                found[row["registration_number"]] = _letter_from_row(row)
+        return found
+
+    async def history(self, number: str) -> list[HistoryEntry]:
+        query = (
+            select(letter_history)
+            .where(letter_history.c.registration_number == number)
+            .order_by(letter_history.c.sequence)
+        )
+        rows = (await self._conn.execute(query)).mappings()
+        return [HistoryEntry(r["sequence"], Status(r["status"]), r["at"], r["note"]) for r in rows]
+
+    async def save(self, changed: Collection[Letter]) -> None:
+        rows = [_letter_row(letter) for letter in changed]
+        for chunk in _chunks(rows):
+            statement = self._insert(letters)
+            key = letters.c.registration_number.name
+            statement = statement.on_conflict_do_update(
+                index_elements=[key],
+                set_={c.name: statement.excluded[c.name] for c in letters.c if c.name != key},
+            )
+            await self._conn.execute(statement, chunk)
+
+    async def add_history(self, entries: Iterable[tuple[str, HistoryEntry]]) -> None:
+        rows = [
+            {
+                "registration_number": number,
+                "sequence": e.sequence,
+                "status": e.status,
+                "at": e.at,
+                "note": e.note,
+            }
+            for number, e in entries
+        ]
+        for chunk in _chunks(rows):
+            await self._conn.execute(self._insert(letter_history).on_conflict_do_nothing(), chunk)
+
+    async def mark_processed(self, events: Iterable[tuple[UUID, str]]) -> None:
+        rows = [{"event_id": str(i), "registration_number": n} for i, n in events]
+        for chunk in _chunks(rows):
+            # A plain insert: a concurrent duplicate must fail the transaction, not pass silently.
+            await self._conn.execute(insert(processed_events), chunk)
+
+
+class SqlNoticeOutbox:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+        self._insert = _INSERT[connection.dialect.name]
+
+    async def add(self, notices: Collection[AcceptanceNotice], now: datetime) -> None:
+        rows = [
+            {
+                "notice_id": str(n.notice_id),
+                "registration_number": n.registration_number,
+                "registration_date": n.registration_date,
+                "channel": n.channel,
+                "user_kind": n.user_kind,
+                "user_id": n.user_id,
+                "created_at": now,
+            }
+            for n in notices
+        ]
+        statement = self._insert(notice_outbox).on_conflict_do_nothing()
+        await self._conn.execute(statement, rows)
+
+    async def pending(self, limit: int) -> list[AcceptanceNotice]:
+        query = (
+            select(notice_outbox)
+            .where(notice_outbox.c.published_at.is_(None))
+            .order_by(notice_outbox.c.created_at)
+            .limit(limit)
+        )
+        return [
+            AcceptanceNotice(
+                UUID(r["notice_id"]),
+                r["registration_number"],
+                r["registration_date"],
+                Channel(r["channel"]),
+                ApplicantKind(r["user_kind"]),
+                r["user_id"],
+            )
+            for r in (await self._conn.execute(query)).mappings()
+        ]
+
+    async def mark_published(self, notice_ids: Collection[UUID], now: datetime) -> None:
+        statement = (
+            update(notice_outbox)
+            .where(notice_outbox.c.notice_id.in_([str(i) for i in notice_ids]))
+            .values(published_at=now, user_id=None)
+        )
+        await self._conn.execute(statement)
+
+
+class SqlRequestJournal:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+
+    async def record(self, entry: AuditEntry) -> None:
+        await self._conn.execute(insert(request_audit).values(**vars(entry)))
+
+    async def remember_reply(
+        self, client_id: str, message_id: str, reply: StoredReply, now: datetime
+    ) -> None:
+        await self._conn.execute(
+            insert(sent_replies).values(
+                client_id=client_id,
+                message_id=message_id,
+                request_hash=reply.request_hash,
+                reply=reply.reply,
+                created_at=now,
+            )
+        )
+
+    async def reply_for(self, client_id: str, message_id: str) -> StoredReply | None:
+        query = select(sent_replies.c.request_hash, sent_replies.c.reply).where(
+            sent_replies.c.client_id == client_id, sent_replies.c.message_id == message_id
+        )
+        row = (await self._conn.execute(query)).first()
+        return StoredReply(row.request_hash, row.reply) if row else None
+
+
+class SqlUnitOfWork:
+    """One connection and one transaction; rolled back unless commit() was called."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> Self:
+        self._conn = await self._engine.connect()
+        await self._conn.begin()
+        self.letters = SqlLetterRepository(self._conn)
+        self.notices = SqlNoticeOutbox(self._conn)
+        self.journal = SqlRequestJournal(self._conn)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._conn is not None
+        try:
+            if self._conn.in_transaction():
+                await self._conn.rollback()
+        finally:
+            await self._conn.close()
+            self._conn = None
+
+    async def commit(self) -> None:
+        assert self._conn is not None
+        await self._conn.commit()

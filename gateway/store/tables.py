@@ -1,0 +1,144 @@
+"""Table definitions (SQLAlchemy Core). The Alembic migrations are the source of truth for DDL;
+these mirror them for queries, and a test checks the two agree."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both SQLite (which drops the zone) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+letters = Table(
+    "letters",
+    metadata,
+    Column("registration_number", String(64), primary_key=True),
+    Column("registration_seq", Integer, nullable=False),
+    Column("registration_date", Date),
+    Column("channel", String(16)),
+    Column("applicant_kind", String(8)),
+    Column("applicant_hash", String(64)),
+    Column("forwarded_by_code", String(32)),
+    Column("sender_reference", String(64)),
+    Column("due_date", Date),
+    Column("assignment_seq", Integer, nullable=False),
+    Column("department_code", String(32)),
+    Column("department_name", String(200)),
+    Column("executor_id", String(32)),
+    Column("executor_name", String(200)),
+    Column("executor_phone", String(32)),
+    Column("status_seq", Integer, nullable=False),
+    Column("status", String(32)),
+    Column("status_at", UtcDateTime),
+    Column("forwarding_seq", Integer, nullable=False),
+    Column("forwarded_to_code", String(32)),
+    Column("forwarded_to_name", String(200)),
+    Column("forwarding_reference", String(64)),
+    Column("conclusion_seq", Integer, nullable=False),
+    Column("answer_date", Date),
+    Column("answer_reference", String(64)),
+    Index("ix_letters_sender_reference", "forwarded_by_code", "sender_reference"),
+)
+
+letter_history = Table(
+    "letter_history",
+    metadata,
+    Column("registration_number", String(64), primary_key=True),
+    Column("sequence", Integer, primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("note", Text),
+)
+
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("registration_number", String(64), nullable=False),
+)
+
+# Regulation 3.5.1: every request and its result. Append-only: the code only inserts.
+request_audit = Table(
+    "request_audit",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("client_id", String(128), nullable=False),
+    Column("message_id", String(64), nullable=False),
+    Column("correlation_id", String(128)),
+    Column("request_topic", String(249), nullable=False),
+    Column("reply_topic", String(249)),
+    Column("end_user_hash", String(64)),
+    Column("operator_id", String(64)),
+    Column("registration_number", String(256)),
+    Column("outcome", String(40), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("reply_hash", String(64)),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("replied_at", UtcDateTime, nullable=False),
+    Index("ix_request_audit_received_at", "received_at"),
+    Index("ix_request_audit_message", "client_id", "message_id"),
+)
+
+# A redelivered request (same client and message id) gets the very same reply bytes.
+sent_replies = Table(
+    "sent_replies",
+    metadata,
+    Column("client_id", String(128), nullable=False),
+    Column("message_id", String(64), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("reply", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("client_id", "message_id"),
+)
+
+# Acceptance notices (regulation 1.2), written in the ingesting transaction and relayed to
+# Kafka afterwards. The end user's id is needed in the notice, so it waits here in plain text
+# only until the notice is published, then it is erased.
+notice_outbox = Table(
+    "notice_outbox",
+    metadata,
+    Column("notice_id", String(36), primary_key=True),
+    Column("registration_number", String(64), nullable=False, unique=True),
+    Column("registration_date", Date, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("user_kind", String(8), nullable=False),
+    Column("user_id", String(32)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("published_at", UtcDateTime),
+)

@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     topic_callcenter_replies: str = "callcenter.status.replies.v1"
     topic_acceptance_notices: str = "egov.acceptance.notices.v1"
     topic_dead_letters: str = "gateway.dead-letters.v1"
+    egov_extra_reply_topics: str = Field(
+        default="", description="Comma-separated reply topics allowed besides topic_egov_replies"
+    )
+    callcenter_extra_reply_topics: str = ""
+    create_topics: bool = Field(
+        default=True, description="Create missing topics at start (off where ACLs forbid it)"
+    )
+    topic_partitions: int = 6
+    topic_replication_factor: int = 1
 
     # --- requesters ---------------------------------------------------------------------
     egov_client_ids: str = Field(
@@ -103,6 +112,32 @@ class Settings(BaseSettings):
     @property
     def dms_topics(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys((self.topic_dms_registrations, self.topic_dms_status)))
+
+    @property
+    def all_topics(self) -> tuple[str, ...]:
+        return tuple(
+            dict.fromkeys(
+                (
+                    *self.dms_topics,
+                    self.topic_egov_requests,
+                    self.topic_callcenter_requests,
+                    *self.egov_reply_topics,
+                    *self.callcenter_reply_topics,
+                    self.topic_acceptance_notices,
+                    self.topic_dead_letters,
+                )
+            )
+        )
+
+    @property
+    def egov_reply_topics(self) -> frozenset[str]:
+        return frozenset({self.topic_egov_replies, *_split(self.egov_extra_reply_topics)})
+
+    @property
+    def callcenter_reply_topics(self) -> frozenset[str]:
+        return frozenset(
+            {self.topic_callcenter_replies, *_split(self.callcenter_extra_reply_topics)}
+        )
 
     @cached_property
     def egov_clients(self) -> frozenset[str]:

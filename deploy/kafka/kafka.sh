@@ -6,6 +6,9 @@
 #   kafka.sh start DIR PORT [EXTRA_PROPERTIES]   start (or reuse) a broker; prints 127.0.0.1:PORT
 #   kafka.sh stop DIR                            SIGTERM, then SIGKILL after 30 s
 #   kafka.sh status DIR                          exit 0 if running
+#   kafka.sh tool CLASS [ARGS...]                run a Kafka CLI tool, e.g.
+#       kafka.sh tool AclCommand --bootstrap-server 127.0.0.1:PORT --list
+#     (CLASS without a package means org.apache.kafka.tools.CLASS)
 #
 # Ports: clients on PORT, controller on PORT+1. EXTRA_PROPERTIES is appended to
 # the generated server.properties (later keys win), after replacing @PORT@,
@@ -32,7 +35,7 @@ log() { echo "kafka.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
 
 usage() {
-    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -53,9 +56,13 @@ fetch() {
     # Download into a scratch dir and swap it in, so a failed fetch never leaves
     # a half-populated lib/ that looks complete.
     rm -rf "$LIB.tmp"
-    # mvn's output goes to stderr: stdout of `start` is reserved for the address.
-    mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies \
-        -DoutputDirectory="$LIB.tmp" >&2
+    # mvn's output goes to a log, shown only on failure (stdout of `start` is
+    # reserved for the address).
+    if ! mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies \
+        -DoutputDirectory="$LIB.tmp" >"$CACHE/fetch.log" 2>&1; then
+        cat "$CACHE/fetch.log" >&2
+        die "mvn dependency:copy-dependencies failed (see above)"
+    fi
     pom_sum >"$LIB.tmp/.fetched"
     rm -rf "$LIB"
     mv "$LIB.tmp" "$LIB"
@@ -162,8 +169,8 @@ format_storage() {  # DIR
     fi
 }
 
-wait_ready() {  # DIR PORT PID
-    local dir=$1 port=$2 pid=$3 timeout=${KAFKA_START_TIMEOUT:-90}
+wait_ready() {  # DIR PORT PID [kill-on-timeout=yes|no]
+    local dir=$1 port=$2 pid=$3 kill_on_timeout=${4:-yes} timeout=${KAFKA_START_TIMEOUT:-90}
     local deadline=$((SECONDS + timeout))
     # The client port opens only once the broker has caught up with the metadata
     # log, and "Kafka Server started" is logged right after.
@@ -181,7 +188,7 @@ wait_ready() {  # DIR PORT PID
     done
     log "broker not ready after ${timeout}s; last lines of $dir/kafka.log:"
     tail -n 40 "$dir/kafka.log" >&2 || true
-    stop "$dir" >/dev/null 2>&1 || true
+    [[ $kill_on_timeout == yes ]] && stop "$dir" >/dev/null 2>&1
     exit 1
 }
 
@@ -198,8 +205,13 @@ start() {  # DIR PORT [EXTRA]
     fetch
 
     if pid=$(pid_of "$dir"); then
-        # Already running (idempotent start): only wait for readiness.
-        wait_ready "$dir" "$port" "$pid"
+        # Already running (idempotent start): only wait for readiness, and
+        # never kill a broker we did not just start.
+        local running_port
+        running_port=$(cat "$dir/kafka.port" 2>/dev/null || echo "?")
+        [[ $running_port == "$port" ]] ||
+            die "a broker is already running in $dir on port $running_port (asked for $port)"
+        wait_ready "$dir" "$port" "$pid" no
         echo "127.0.0.1:$port"
         return 0
     fi
@@ -221,6 +233,7 @@ start() {  # DIR PORT [EXTRA]
         >"$dir/kafka.log" 2>&1 </dev/null &
     pid=$!
     echo "$pid" >"$dir/kafka.pid"
+    echo "$port" >"$dir/kafka.port"
     wait_ready "$dir" "$port" "$pid"
     echo "127.0.0.1:$port"
 }
@@ -244,7 +257,20 @@ stop() {  # DIR
         kill -KILL "$pid" 2>/dev/null || true
         while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
     fi
-    rm -f "$dir/kafka.pid"
+    rm -f "$dir/kafka.pid" "$dir/kafka.port"
+}
+
+tool() {  # CLASS [ARGS...]: a Kafka command-line tool, e.g. AclCommand
+    [[ $# -ge 1 ]] || usage
+    local cls=$1
+    shift
+    [[ $cls == *.* ]] || cls=org.apache.kafka.tools.$cls
+    fetch
+    # Tools log only warnings, to stderr, so their stdout stays parseable.
+    KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xmx256m} \
+        KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:-} -Dkafka.log.level=WARN -Dkafka.log.target=SYSTEM_ERR" \
+        java_cmd
+    exec "${JAVA[@]}" "$cls" "$@"
 }
 
 status() {  # DIR
@@ -266,5 +292,6 @@ case $cmd in
     start) start "$@" ;;
     stop) stop "$@" ;;
     status) status "$@" ;;
+    tool) tool "$@" ;;
     *) usage ;;
 esac

@@ -214,6 +214,8 @@ class SqlNoticeOutbox:
             .where(notice_outbox.c.published_at.is_(None))
             .order_by(notice_outbox.c.created_at)
             .limit(limit)
+            # Replicas relaying at once take different rows (PostgreSQL; SQLite has one writer).
+            .with_for_update(skip_locked=True)
         )
         return [
             AcceptanceNotice(

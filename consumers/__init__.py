@@ -1,0 +1,1 @@
+"""Thin Kafka entry points: decode, call a use case, acknowledge."""

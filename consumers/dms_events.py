@@ -1,0 +1,77 @@
+"""Entry point for DMS events: decode each record, dead-letter the poison ones, store the rest
+in one transaction, and only then commit the offsets."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from aiokafka.structs import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from gateway.xmlcodec.errors import DecodeError
+
+from gateway.domain.letters import DmsEvent
+from gateway.services.ingest import IngestResult
+from producers.dead_letters import DeadLetterPublisher
+
+log = logging.getLogger(__name__)
+
+
+class DmsDecoder(Protocol):
+    def decode(self, raw: bytes) -> DmsEvent: ...
+
+
+class DmsEventIngestion:
+    def __init__(
+        self,
+        decoder: DmsDecoder,
+        store: Callable[[Sequence[DmsEvent]], Awaitable[IngestResult]],
+        dead_letters: DeadLetterPublisher,
+    ) -> None:
+        """`store` retries until the batch is durable; it returns only then."""
+        self._decoder, self._store, self._dead_letters = decoder, store, dead_letters
+
+    async def process(self, records: Sequence[ConsumerRecord]) -> IngestResult:
+        events: list[DmsEvent] = []
+        for record in records:
+            try:
+                events.append(self._decoder.decode(record.value or b""))
+            except DecodeError as error:
+                log.warning(
+                    "dead-lettering %s[%d]@%d: %s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    error.code,
+                )
+                await self._dead_letters.publish(record, error.code, error.detail, error.path)
+        if not events:
+            return IngestResult(applied=0, duplicates=0, notices_queued=0)
+        return await self._store(events)
+
+
+def subscribe_dms_events(
+    broker: KafkaBroker,
+    topics: Sequence[str],
+    *,
+    group_id: str,
+    max_records: int,
+    ingestion: DmsEventIngestion,
+) -> None:
+    @broker.subscriber(
+        *topics,
+        group_id=group_id,
+        batch=True,
+        max_records=max_records,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.MANUAL,  # commit only after the batch's effect is durable
+        no_reply=True,
+        title="dms-events",
+        description="Letter registrations and status events published by the DMS.",
+    )
+    async def on_dms_events(message: KafkaMessage) -> None:
+        await ingestion.process(message.raw_message)
+        await message.ack()

@@ -1,0 +1,242 @@
+"""The composition root: the one place that builds the gateway from settings and wires
+codecs, store, use cases, consumers and producers together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity, SASLScram256, SASLScram512
+
+from consumers.dms_events import DmsEventIngestion, subscribe_dms_events
+from consumers.retry import until_stored
+from consumers.status_requests import subscribe_status_requests
+from gateway.domain.access import RequestChannel, Role
+from gateway.domain.identity import IdentifierHasher
+from gateway.domain.letters import DmsEvent
+from gateway.domain.rate_limit import RateLimiter
+from gateway.domain.requests import RegistrationNumberPolicy
+from gateway.health import Readiness
+from gateway.services.ingest import IngestResult, ingest_events
+from gateway.services.status_requests import RateLimits, StatusRequestService
+from gateway.settings import SaslMechanism, SecurityProtocol, Settings
+from gateway.store.migrate import upgrade_to_head
+from gateway.store.sql import SqlUnitOfWork, create_engine
+from gateway.xmlcodec.dms import DmsCodec
+from gateway.xmlcodec.egov import StatusCodec
+from producers.acceptance_notices import AcceptanceNoticeRelay
+from producers.dead_letters import DeadLetterPublisher
+from producers.kafka_producer import KafkaProducer
+from producers.replies import ReplyPublisher
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def kafka_connection(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for aiokafka clients (producer, consumer, admin)."""
+    connection: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "security_protocol": settings.kafka_security_protocol.value,
+    }
+    if settings.kafka_security_protocol is not SecurityProtocol.PLAINTEXT:
+        connection["ssl_context"] = settings.ssl_context()
+    if settings.kafka_security_protocol is SecurityProtocol.SASL_SSL:
+        password = settings.kafka_sasl_password
+        connection.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism.value,
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=password.get_secret_value() if password else None,
+        )
+    return connection
+
+
+def _faststream_security(settings: Settings) -> BaseSecurity | None:
+    protocol = settings.kafka_security_protocol
+    if protocol is SecurityProtocol.PLAINTEXT:
+        return None
+    if protocol is SecurityProtocol.SSL:
+        return BaseSecurity(ssl_context=settings.ssl_context(), use_ssl=True)
+    scram = (
+        SASLScram512
+        if settings.kafka_sasl_mechanism is SaslMechanism.SCRAM_SHA_512
+        else (SASLScram256)
+    )
+    password = settings.kafka_sasl_password
+    return scram(
+        username=settings.kafka_sasl_username or "",
+        password=password.get_secret_value() if password else "",
+        ssl_context=settings.ssl_context(),
+        use_ssl=True,
+    )
+
+
+def request_channels(settings: Settings) -> dict[str, RequestChannel]:
+    channels = (
+        RequestChannel(
+            "egov",
+            Role.EGOV,
+            settings.topic_egov_requests,
+            settings.egov_reply_topics,
+            settings.egov_clients,
+        ),
+        RequestChannel(
+            "callcenter",
+            Role.CALLCENTER,
+            settings.topic_callcenter_requests,
+            settings.callcenter_reply_topics,
+            settings.callcenter_clients,
+        ),
+    )
+    return {channel.request_topic: channel for channel in channels}
+
+
+async def ensure_topics(settings: Settings, topics: Sequence[str]) -> None:
+    admin = AIOKafkaAdminClient(**kafka_connection(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            new = [
+                NewTopic(t, settings.topic_partitions, settings.topic_replication_factor)
+                for t in missing
+            ]
+            with contextlib.suppress(TopicAlreadyExistsError):  # another replica was quicker
+                await admin.create_topics(new)
+            log.info("created topics %s", ", ".join(missing))
+    finally:
+        await admin.close()
+
+
+class Gateway:
+    """Everything the running gateway is made of. Start it, stop it; nothing global."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.readiness = Readiness()
+        self.engine = create_engine(settings.database_url)
+        self.hasher = IdentifierHasher(settings.identifier_hash_key.get_secret_value().encode())
+        self.dms_codec = DmsCodec(
+            max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth
+        )
+        self.status_codec = StatusCodec(
+            max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth
+        )
+        self.producer = KafkaProducer(kafka_connection(settings))
+        self.broker = KafkaBroker(
+            settings.bootstrap_servers,
+            security=_faststream_security(settings),
+            allow_auto_create_topics=False,  # topics are created by ensure_topics or by ops
+            graceful_timeout=15.0,
+        )
+        self.notices = AcceptanceNoticeRelay(
+            self.producer,
+            settings.topic_acceptance_notices,
+            self.unit_of_work,
+            self.status_codec.encode_notice,
+            utc_now,
+        )
+        self.status_service = StatusRequestService(
+            channels=request_channels(settings),
+            codec=self.status_codec,
+            numbers=RegistrationNumberPolicy(settings.registration_number_pattern),
+            hasher=self.hasher,
+            limits=RateLimits(
+                per_user=RateLimiter(
+                    settings.rate_limit_per_user_per_minute / 60.0,
+                    burst=max(1, settings.rate_limit_per_user_per_minute / 6),
+                ),
+                per_client=RateLimiter(
+                    settings.rate_limit_per_client_per_second,
+                    burst=settings.rate_limit_per_client_per_second,
+                ),
+            ),
+            uow_factory=self.unit_of_work,
+            now=utc_now,
+            monotonic=time.monotonic,
+        )
+        subscribe_dms_events(
+            self.broker,
+            settings.dms_topics,
+            group_id=settings.consumer_group,
+            max_records=settings.ingest_batch_max_records,
+            ingestion=DmsEventIngestion(
+                self.dms_codec,
+                self.store_events,
+                DeadLetterPublisher(self.producer, settings.topic_dead_letters),
+            ),
+        )
+        subscribe_status_requests(
+            self.broker,
+            [settings.topic_egov_requests, settings.topic_callcenter_requests],
+            group_id=settings.consumer_group,
+            service=self.status_service,
+            replies=ReplyPublisher(self.producer),
+            publish_retry_s=settings.retry_backoff_initial_s,
+        )
+        self._background: list[asyncio.Task[None]] = []
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine)
+
+    async def store_events(
+        self, events: Sequence[DmsEvent], *, queue_notices: bool = True
+    ) -> IngestResult:
+        """Store a batch, retrying while the database is away; returns once it is durable."""
+        result = await until_stored(
+            lambda: ingest_events(
+                events, self.unit_of_work(), self.hasher, utc_now, queue_notices=queue_notices
+            ),
+            self.readiness,
+            initial_s=self.settings.retry_backoff_initial_s,
+            max_s=self.settings.retry_backoff_max_s,
+        )
+        if result.notices_queued:
+            self.notices.wake()
+        return result
+
+    async def start(self) -> None:
+        log.info("starting gateway", extra={"topic": ",".join(self.settings.all_topics)})
+        await upgrade_to_head(self.engine)
+        if self.settings.create_topics:
+            await ensure_topics(self.settings, self.settings.all_topics)
+        await self.producer.start()
+        await self.broker.start()
+        self._background.append(asyncio.create_task(self.notices.run_forever()))
+        log.info(
+            "gateway listening on %s (store: %s)",
+            self.settings.bootstrap_servers,
+            self.settings.describe()["database_url"],
+        )
+
+    async def stop(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background.clear()
+        await self.broker.stop()
+        await self.producer.stop()
+        await self.engine.dispose()
+        log.info("gateway stopped")
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Gateway]:
+    gateway = Gateway(settings)
+    await gateway.start()
+    try:
+        yield gateway
+    finally:
+        await gateway.stop()

@@ -1,0 +1,180 @@
+"""A requester, as the e-government portal or the call center would be one: publish a request
+with `reply_to` and `correlation_id` headers, read the reply topic, match by correlation id.
+
+FastStream's request() does not work on a real Kafka broker, so the correlation is done here.
+Used by `python -m gateway ask`, the tests and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import uuid
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from gateway.domain.letters import ApplicantKind
+from gateway.domain.requests import RequestHeader, StatusRequest
+from gateway.settings import Settings
+
+SERVICE_CODE = "appeal-status"
+PROTOCOL_VERSION = "1.0"
+
+
+class StatusClient:
+    def __init__(self, connection: dict[str, Any], request_topic: str, reply_topic: str) -> None:
+        self._request_topic, self._reply_topic = request_topic, reply_topic
+        self._producer = AIOKafkaProducer(**connection, linger_ms=0)
+        self._consumer = AIOKafkaConsumer(**connection, enable_auto_commit=False)
+        self._waiting: dict[str, asyncio.Future[tuple[bytes, dict[str, bytes]]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._producer.start()
+        await self._consumer.start()
+        partitions = await self._wait_for_partitions()
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_end(*partitions)
+        for partition in partitions:  # resolve the end offsets now, before any request goes out
+            await self._consumer.position(partition)
+        self._reader = asyncio.create_task(self._read_replies())
+
+    async def _wait_for_partitions(self) -> list[TopicPartition]:
+        for _ in range(100):
+            found = self._consumer.partitions_for_topic(self._reply_topic)
+            if found:
+                return [TopicPartition(self._reply_topic, p) for p in sorted(found)]
+            await self._consumer._client.force_metadata_update()  # noqa: SLF001
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"reply topic {self._reply_topic} does not exist")
+
+    async def stop(self) -> None:
+        if self._reader:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        await self._consumer.stop()
+        await self._producer.stop()
+
+    async def _read_replies(self) -> None:
+        async for record in self._consumer:
+            headers = dict(record.headers or ())
+            correlation = headers.get("correlation_id", b"").decode(errors="replace")
+            future = self._waiting.pop(correlation, None)
+            if future is not None and not future.done():
+                future.set_result((record.value or b"", headers))
+
+    async def send(
+        self,
+        payload: bytes,
+        *,
+        timeout: float,
+        reply_to: str | None = None,
+        key: bytes | None = None,
+        correlation_id: str | None = None,
+    ) -> bytes:
+        """Publish raw request bytes and wait for the reply with the same correlation id."""
+        correlation = correlation_id or str(uuid.uuid4())
+        future = asyncio.get_running_loop().create_future()
+        self._waiting[correlation] = future
+        headers = [("correlation_id", correlation.encode())]
+        if reply_to != "":
+            headers.append(("reply_to", (reply_to or self._reply_topic).encode()))
+        try:
+            await self._producer.send_and_wait(
+                self._request_topic, payload, key=key, headers=headers
+            )
+            reply, _ = await asyncio.wait_for(future, timeout)
+            return reply
+        finally:
+            self._waiting.pop(correlation, None)
+
+
+def build_request(
+    settings: Settings,
+    registration_number: str,
+    *,
+    user: str | None = None,
+    company: bool = False,
+    operator: str | None = None,
+    client: str | None = None,
+    message_id: str | None = None,
+) -> StatusRequest:
+    allowed = settings.callcenter_clients if operator else settings.egov_clients
+    header = RequestHeader(
+        client_id=client or sorted(allowed)[0],
+        service_code=SERVICE_CODE,
+        message_id=message_id or str(uuid.uuid4()),
+        protocol_version=PROTOCOL_VERSION,
+        user_id=user,
+        user_kind=(ApplicantKind.COMPANY if company else ApplicantKind.PERSON) if user else None,
+        auth_level="enhanced-signature" if user else None,
+        operator_id=operator,
+    )
+    return StatusRequest(header, registration_number)
+
+
+async def ask_and_print(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.app import kafka_connection
+    from gateway.xmlcodec.egov import StatusCodec
+
+    codec = StatusCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
+    request = build_request(
+        settings,
+        args.registration_number,
+        user=args.user,
+        company=args.company,
+        operator=args.operator,
+        client=args.client,
+    )
+    if args.operator:
+        topics = (settings.topic_callcenter_requests, settings.topic_callcenter_replies)
+    else:
+        topics = (settings.topic_egov_requests, settings.topic_egov_replies)
+    client = StatusClient(kafka_connection(settings), *topics)
+    await client.start()
+    try:
+        raw = await client.send(
+            codec.encode_request(request),
+            timeout=args.timeout or settings.reply_timeout_s,
+            key=args.registration_number.encode(),
+        )
+    except TimeoutError:
+        print(f"no reply within {args.timeout or settings.reply_timeout_s:.0f} s")
+        return 3
+    finally:
+        await client.stop()
+    if args.xml:
+        print(raw.decode())
+        return 0
+    reply = codec.decode_reply(raw)
+    print(format_reply(reply))
+    return 0 if reply.fault is None else 1
+
+
+def format_reply(reply: Any) -> str:
+    if reply.fault is not None:
+        detail = f" ({reply.fault.detail})" if reply.fault.detail else ""
+        return f"FAULT {reply.fault.code}: {reply.fault.message}{detail}"
+    from gateway.domain.letters import STATUS_LABELS
+
+    s = reply.status
+    az, en = STATUS_LABELS[s.status]
+    lines = [
+        f"Registration number : {s.registration_number} ({s.registration_date or '-'})",
+        f"Status              : {s.status} - {en} / {az}",
+        f"Department          : {s.department_name or '-'} ({s.department_code or '-'})",
+        f"Executor            : {s.executor_name or '-'}",
+        f"Executor phone      : {s.executor_phone or '-'}",
+        f"Due date            : {s.due_date or '-'}",
+        f"Last change         : {s.last_change_at.isoformat()}",
+        f"Data current as of  : {s.as_of.isoformat()}",
+        "History:",
+    ]
+    lines += [
+        f"  {h.sequence:>3}  {h.at.isoformat()}  {h.status}" + (f"  {h.note}" if h.note else "")
+        for h in s.history
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,38 @@
+"""XML codecs for the gateway's public contracts (see schemas/README.md).
+
+- `DmsCodec`: DMS events (urn:az:customs:appeals:dms:v1) <-> gateway.domain.letters events.
+- `StatusCodec`: StatusRequest / StatusReply / AcceptanceNotice
+  (urn:az:customs:appeals:status:v1) <-> gateway.domain.requests objects.
+- `DecodeError` / `DecodeFault`: why a message was refused (the dead-letter reason codes).
+
+Untrusted bytes are parsed by `hardened.parse_untrusted` and validated with lxml; only a
+refused document is run through xmlschema as well, for a precise error path.
+Codecs are built once (schema loading takes ~100 ms) and are meant for one event loop
+thread; the lxml parser they use is per thread.
+"""
+
+from gateway.xmlcodec.dms import DMS_NAMESPACE, DmsCodec
+from gateway.xmlcodec.egov import (
+    STATUS_NAMESPACE,
+    AcceptanceNotice,
+    StatusCodec,
+    StatusReply,
+    fault_for,
+)
+from gateway.xmlcodec.errors import DecodeError, DecodeFault
+from gateway.xmlcodec.hardened import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, parse_untrusted
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_DEPTH",
+    "DMS_NAMESPACE",
+    "STATUS_NAMESPACE",
+    "AcceptanceNotice",
+    "DecodeError",
+    "DecodeFault",
+    "DmsCodec",
+    "StatusCodec",
+    "StatusReply",
+    "fault_for",
+    "parse_untrusted",
+]

@@ -1,0 +1,215 @@
+"""DMS events as XML (schemas/dms/v1/dms-events.xsd) <-> domain events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import UUID
+
+from lxml import etree
+
+from gateway.domain.letters import (
+    Agency,
+    Applicant,
+    ApplicantKind,
+    Channel,
+    Department,
+    DmsEvent,
+    Executor,
+    LetterAssigned,
+    LetterConcluded,
+    LetterForwarded,
+    LetterRegistered,
+    Status,
+    StatusChanged,
+)
+from gateway.xmlcodec._schema import (
+    SchemaGate,
+    children,
+    read_date,
+    read_timestamp,
+    resolve_xsd,
+    string,
+    token,
+    write_timestamp,
+)
+from gateway.xmlcodec.errors import DecodeError, DecodeFault
+from gateway.xmlcodec.hardened import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH
+
+DMS_NAMESPACE = "urn:az:customs:appeals:dms:v1"
+DMS_XSD = "dms/v1/dms-events.xsd"
+MESSAGE_TYPES = frozenset(
+    {
+        "LetterRegistered",
+        "LetterAssigned",
+        "StatusChanged",
+        "LetterForwarded",
+        "LetterAnswered",
+        "LetterClosed",
+    }
+)
+_CONCLUSIONS = {"LetterAnswered": Status.ANSWERED, "LetterClosed": Status.CLOSED}
+
+
+class DmsCodec:
+    """Decodes (and, for the simulator and tests, encodes) DMS events. Build once."""
+
+    def __init__(
+        self,
+        schemas: str | Path | None = None,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+    ) -> None:
+        """`schemas`: the XSD file or the schemas root directory (default: repo's schemas/)."""
+        self.gate = SchemaGate(
+            resolve_xsd(schemas, DMS_XSD), DMS_NAMESPACE, max_bytes=max_bytes, max_depth=max_depth
+        )
+        self._n = len(DMS_NAMESPACE) + 2
+
+    # ---- decode --------------------------------------------------------------------
+
+    def decode(self, raw: bytes) -> DmsEvent:
+        """One event from untrusted bytes, or DecodeError (its code is the dead-letter reason)."""
+        gate = self.gate
+        root = gate.parse(raw)
+        kind = gate.message_type(root, MESSAGE_TYPES)
+        gate.validate(root)
+        try:
+            return self._extract(kind, root)
+        except (ValueError, KeyError, TypeError) as exc:  # schema-valid yet unrepresentable
+            raise DecodeError(DecodeFault.SCHEMA_INVALID, f"unusable value: {exc}") from None
+
+    def _extract(self, kind: str, root: etree._Element) -> DmsEvent:
+        n = self._n
+        el = children(root, n)
+        common = {
+            "event_id": UUID(token(el["eventId"])),
+            "registration_number": token(el["registrationNumber"]),
+            "sequence": int(token(el["sequence"])),
+            "occurred_at": read_timestamp(el["occurredAt"]),
+        }
+        if kind == "LetterRegistered":
+            applicant_el = el["applicant"][0]
+            who = children(applicant_el, n)
+            if applicant_el.tag[n:] == "person":
+                applicant = Applicant(
+                    ApplicantKind.PERSON, token(who["personalIdCode"]), token(who["fullName"])
+                )
+            else:
+                applicant = Applicant(ApplicantKind.COMPANY, token(who["taxId"]), token(who["name"]))
+            forwarded_by = sender_reference = None
+            if (fwd_el := el.get("forwardedBy")) is not None:
+                fwd = children(fwd_el, n)
+                forwarded_by = Agency(token(fwd["agencyCode"]), token(fwd["agencyName"]))
+                if (ref := fwd.get("senderReference")) is not None:
+                    sender_reference = token(ref)
+            due = el.get("controlDueDate")
+            return LetterRegistered(
+                **common,
+                registration_date=read_date(el["registrationDate"]),
+                channel=Channel(token(el["channel"])),
+                applicant=applicant,
+                subject=string(el["subject"]),
+                forwarded_by=forwarded_by,
+                sender_reference=sender_reference,
+                due_date=read_date(due) if due is not None else None,
+            )
+        if kind == "LetterAssigned":
+            dep = children(el["department"], n)
+            exe = children(el["executor"], n)
+            return LetterAssigned(
+                **common,
+                department=Department(token(dep["code"]), token(dep["name"])),
+                executor=Executor(token(exe["id"]), token(exe["fullName"]), token(exe["phone"])),
+            )
+        if kind == "StatusChanged":
+            note = el.get("publicNote")
+            return StatusChanged(
+                **common,
+                status=Status(token(el["status"])),
+                public_note=string(note) if note is not None else None,
+            )
+        if kind == "LetterForwarded":
+            agency = children(el["agency"], n)
+            return LetterForwarded(
+                **common,
+                agency=Agency(token(agency["code"]), token(agency["name"])),
+                outgoing_reference=token(el["outgoingReference"]),
+            )
+        return LetterConcluded(
+            **common,
+            outcome=_CONCLUSIONS[kind],
+            answer_date=read_date(el["answerDate"]),
+            outgoing_reference=token(el["outgoingReference"]),
+        )
+
+    # ---- encode --------------------------------------------------------------------
+
+    def encode(self, event: DmsEvent) -> bytes:
+        """Schema-valid UTF-8 XML for one event; ValueError if the event cannot be expressed."""
+        gate = self.gate
+        sub = gate.sub
+        match event:
+            case LetterRegistered():
+                root = gate.element("LetterRegistered")
+            case LetterAssigned():
+                root = gate.element("LetterAssigned")
+            case StatusChanged():
+                root = gate.element("StatusChanged")
+            case LetterForwarded():
+                root = gate.element("LetterForwarded")
+            case LetterConcluded(outcome=Status.ANSWERED):
+                root = gate.element("LetterAnswered")
+            case LetterConcluded(outcome=Status.CLOSED):
+                root = gate.element("LetterClosed")
+            case _:
+                raise ValueError(f"no XML form for {type(event).__name__}")
+        sub(root, "eventId", str(event.event_id))
+        sub(root, "registrationNumber", event.registration_number)
+        sub(root, "sequence", str(event.sequence))
+        sub(root, "occurredAt", write_timestamp(event.occurred_at))
+        match event:
+            case LetterRegistered():
+                sub(root, "registrationDate", event.registration_date.isoformat())
+                sub(root, "channel", event.channel.value)
+                applicant = sub(root, "applicant")
+                if event.applicant.kind is ApplicantKind.PERSON:
+                    person = sub(applicant, "person")
+                    sub(person, "personalIdCode", event.applicant.identifier)
+                    sub(person, "fullName", event.applicant.name)
+                else:
+                    company = sub(applicant, "company")
+                    sub(company, "taxId", event.applicant.identifier)
+                    sub(company, "name", event.applicant.name)
+                sub(root, "subject", event.subject)
+                if event.forwarded_by is not None:
+                    fwd = sub(root, "forwardedBy")
+                    sub(fwd, "agencyCode", event.forwarded_by.code)
+                    sub(fwd, "agencyName", event.forwarded_by.name)
+                    if event.sender_reference is not None:
+                        sub(fwd, "senderReference", event.sender_reference)
+                elif event.sender_reference is not None:
+                    raise ValueError("sender_reference without forwarded_by cannot be encoded")
+                if event.due_date is not None:
+                    sub(root, "controlDueDate", event.due_date.isoformat())
+            case LetterAssigned():
+                dep = sub(root, "department")
+                sub(dep, "code", event.department.code)
+                sub(dep, "name", event.department.name)
+                exe = sub(root, "executor")
+                sub(exe, "id", event.executor.id)
+                sub(exe, "fullName", event.executor.full_name)
+                sub(exe, "phone", event.executor.phone)
+            case StatusChanged():
+                sub(root, "status", event.status.value)
+                if event.public_note is not None:
+                    sub(root, "publicNote", event.public_note)
+            case LetterForwarded():
+                agency = sub(root, "agency")
+                sub(agency, "code", event.agency.code)
+                sub(agency, "name", event.agency.name)
+                sub(root, "outgoingReference", event.outgoing_reference)
+            case LetterConcluded():
+                sub(root, "answerDate", event.answer_date.isoformat())
+                sub(root, "outgoingReference", event.outgoing_reference)
+        return gate.serialize(root)

@@ -1,0 +1,345 @@
+"""The status service messages (schemas/egov/v1/status-service.xsd) <-> domain objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from uuid import UUID
+
+from lxml import etree
+
+from gateway.domain.letters import (
+    STATUS_LABELS,
+    ApplicantKind,
+    Channel,
+    HistoryEntry,
+    LetterRegistered,
+    Status,
+)
+from gateway.domain.requests import (
+    Fault,
+    FaultView,
+    RequestHeader,
+    StatusRequest,
+    StatusView,
+)
+from gateway.xmlcodec._schema import (
+    SchemaGate,
+    children,
+    read_date,
+    read_timestamp,
+    resolve_xsd,
+    string,
+    token,
+    write_timestamp,
+)
+from gateway.xmlcodec.errors import DETAIL_MAX_CHARS, DecodeError, DecodeFault, shorten
+from gateway.xmlcodec.hardened import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH
+
+STATUS_NAMESPACE = "urn:az:customs:appeals:status:v1"
+STATUS_XSD = "egov/v1/status-service.xsd"
+SUPPORTED_PROTOCOL_VERSIONS = frozenset({"1.0"})
+_HEADER_FIELDS = ("client", "service", "id", "protocolVersion", "userId", "authLevel", "operatorId")
+
+
+@dataclass(frozen=True)
+class StatusReply:
+    """A decoded StatusReply: exactly one of `status` and `fault` is set."""
+
+    header: RequestHeader | None
+    request_hash: str
+    status: StatusView | None
+    fault: FaultView | None
+
+
+@dataclass(frozen=True)
+class AcceptanceNotice:
+    """Regulation 1.2: the letter of an electronic applicant was registered."""
+
+    notice_id: UUID  # = the registration event's id, so a redelivery gives the same notice
+    registration_number: str
+    registration_date: date
+    channel: Channel
+    user_id: str  # FIN or VÖEN of the applicant (plain: the notice goes to that person)
+    user_kind: ApplicantKind
+
+    @classmethod
+    def from_event(cls, event: LetterRegistered) -> AcceptanceNotice:
+        return cls(
+            notice_id=event.event_id,
+            registration_number=event.registration_number,
+            registration_date=event.registration_date,
+            channel=event.channel,
+            user_id=event.applicant.identifier,
+            user_kind=event.applicant.kind,
+        )
+
+
+def fault_for(error: DecodeError) -> FaultView:
+    """The fault a requester gets for a request that could not be decoded."""
+    if error.code is DecodeFault.UNSUPPORTED_VERSION:
+        return FaultView(Fault.UNSUPPORTED_VERSION, error.path or error.code.value)
+    if error.code is DecodeFault.SCHEMA_INVALID and error.path:
+        return FaultView(Fault.INVALID_REQUEST, error.path)
+    return FaultView(Fault.INVALID_REQUEST, error.code.value)
+
+
+class StatusCodec:
+    """Decodes and encodes StatusRequest, StatusReply and AcceptanceNotice. Build once."""
+
+    def __init__(
+        self,
+        schemas: str | Path | None = None,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+        protocol_versions: frozenset[str] = SUPPORTED_PROTOCOL_VERSIONS,
+    ) -> None:
+        """`schemas`: the XSD file or the schemas root directory (default: repo's schemas/)."""
+        self.gate = SchemaGate(
+            resolve_xsd(schemas, STATUS_XSD),
+            STATUS_NAMESPACE,
+            max_bytes=max_bytes,
+            max_depth=max_depth,
+        )
+        self.protocol_versions = protocol_versions
+        self._n = len(STATUS_NAMESPACE) + 2
+
+    # ---- requests ------------------------------------------------------------------
+
+    def decode_request(self, raw: bytes) -> StatusRequest:
+        """A request from untrusted bytes, or DecodeError (with `.header` when readable).
+
+        The registration number is returned as sent (None when the element is absent):
+        blank and malformed numbers are the gateway's RegistrationNumberPolicy's business.
+        """
+        gate = self.gate
+        root = gate.parse(raw)
+        try:
+            gate.message_type(root, ("StatusRequest",))
+            gate.validate(root)
+        except DecodeError as error:
+            error.header = self._salvage_header(root)
+            raise
+        try:
+            el = children(root, self._n)
+            header = self._read_header(el["header"])
+            body = children(el["body"], self._n)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DecodeError(DecodeFault.SCHEMA_INVALID, f"unusable value: {exc}") from None
+        if header.protocol_version not in self.protocol_versions:
+            raise DecodeError(
+                DecodeFault.UNSUPPORTED_VERSION,
+                f"protocolVersion {header.protocol_version} is not served",
+                path="/StatusRequest/header/protocolVersion",
+                header=header,
+            )
+        number = body.get("registrationNumber")
+        return StatusRequest(header, string(number) if number is not None else None)
+
+    def encode_request(self, request: StatusRequest) -> bytes:
+        root = self.gate.element("StatusRequest")
+        self._write_header(root, request.header)
+        body = self.gate.sub(root, "body")
+        if request.registration_number is not None:
+            self.gate.sub(body, "registrationNumber", request.registration_number)
+        return self.gate.serialize(root)
+
+    # ---- replies -------------------------------------------------------------------
+
+    def encode_reply(
+        self,
+        header: RequestHeader | None,
+        request_sha256: str,
+        result: StatusView | FaultView,
+    ) -> bytes:
+        """A schema-valid StatusReply; ValueError if the inputs cannot be expressed."""
+        gate = self.gate
+        sub = gate.sub
+        root = gate.element("StatusReply")
+        if header is not None:
+            self._write_header(root, header)
+        sub(root, "requestHash", request_sha256)
+        if isinstance(result, FaultView):
+            fault = sub(root, "fault")
+            sub(fault, "code", result.code.value)
+            sub(fault, "message", result.message)
+            if result.detail is not None:
+                sub(fault, "detail", shorten(result.detail, DETAIL_MAX_CHARS))
+            return gate.serialize(root)
+        view = result
+        status = sub(root, "status")
+        sub(status, "registrationNumber", view.registration_number)
+        if view.registration_date is not None:
+            sub(status, "registrationDate", view.registration_date.isoformat())
+        sub(status, "statusCode", view.status.value)
+        label_az, label_en = STATUS_LABELS[view.status]
+        sub(status, "labelAz", label_az)
+        sub(status, "labelEn", label_en)
+        if view.department_code is not None or view.department_name is not None:
+            dep = sub(status, "department")
+            sub(dep, "code", view.department_code)
+            sub(dep, "name", view.department_name)
+        if view.executor_name is not None or view.executor_phone is not None:
+            exe = sub(status, "executor")
+            sub(exe, "name", view.executor_name)
+            sub(exe, "phone", view.executor_phone)
+        if view.due_date is not None:
+            sub(status, "dueDate", view.due_date.isoformat())
+        sub(status, "lastChangeAt", write_timestamp(view.last_change_at))
+        history = sub(status, "history")
+        for item in view.history:
+            entry = sub(history, "entry")
+            sub(entry, "sequence", str(item.sequence))
+            sub(entry, "statusCode", item.status.value)
+            sub(entry, "at", write_timestamp(item.at))
+            if item.note is not None:
+                sub(entry, "note", item.note)
+        sub(status, "asOf", write_timestamp(view.as_of))
+        return gate.serialize(root)
+
+    def decode_reply(self, raw: bytes) -> StatusReply:
+        root = self._decode(raw, "StatusReply")
+        n = self._n
+        try:
+            el = children(root, n)
+            header = self._read_header(el["header"]) if "header" in el else None
+            request_hash = token(el["requestHash"])
+            if (fault_el := el.get("fault")) is not None:
+                f = children(fault_el, n)
+                detail = f.get("detail")
+                fault = FaultView(
+                    Fault(token(f["code"])), string(detail) if detail is not None else None
+                )
+                return StatusReply(header, request_hash, None, fault)
+            return StatusReply(header, request_hash, self._read_status(el["status"]), None)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DecodeError(DecodeFault.SCHEMA_INVALID, f"unusable value: {exc}") from None
+
+    def _read_status(self, status_el: etree._Element) -> StatusView:
+        n = self._n
+        s = children(status_el, n)
+        dep = children(s["department"], n) if "department" in s else {}
+        exe = children(s["executor"], n) if "executor" in s else {}
+        history = []
+        for entry_el in s["history"]:
+            e = children(entry_el, n)
+            note = e.get("note")
+            history.append(
+                HistoryEntry(
+                    int(token(e["sequence"])),
+                    Status(token(e["statusCode"])),
+                    read_timestamp(e["at"]),
+                    string(note) if note is not None else None,
+                )
+            )
+        return StatusView(
+            registration_number=token(s["registrationNumber"]),
+            registration_date=read_date(s["registrationDate"]) if "registrationDate" in s else None,
+            status=Status(token(s["statusCode"])),
+            last_change_at=read_timestamp(s["lastChangeAt"]),
+            department_code=token(dep["code"]) if dep else None,
+            department_name=token(dep["name"]) if dep else None,
+            executor_name=token(exe["name"]) if exe else None,
+            executor_phone=token(exe["phone"]) if exe else None,
+            due_date=read_date(s["dueDate"]) if "dueDate" in s else None,
+            history=tuple(history),
+            as_of=read_timestamp(s["asOf"]),
+        )
+
+    # ---- acceptance notices ---------------------------------------------------------
+
+    def encode_notice(self, notice: AcceptanceNotice) -> bytes:
+        gate = self.gate
+        root = gate.element("AcceptanceNotice")
+        gate.sub(root, "noticeId", str(notice.notice_id))
+        gate.sub(root, "registrationNumber", notice.registration_number)
+        gate.sub(root, "registrationDate", notice.registration_date.isoformat())
+        gate.sub(root, "channel", notice.channel.value)
+        gate.sub(root, "userId", notice.user_id).set("kind", notice.user_kind.value)
+        return gate.serialize(root)
+
+    def decode_notice(self, raw: bytes) -> AcceptanceNotice:
+        root = self._decode(raw, "AcceptanceNotice")
+        try:
+            el = children(root, self._n)
+            return AcceptanceNotice(
+                notice_id=UUID(token(el["noticeId"])),
+                registration_number=token(el["registrationNumber"]),
+                registration_date=read_date(el["registrationDate"]),
+                channel=Channel(token(el["channel"])),
+                user_id=token(el["userId"]),
+                user_kind=ApplicantKind(el["userId"].get("kind", "").strip(" \t\r\n")),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DecodeError(DecodeFault.SCHEMA_INVALID, f"unusable value: {exc}") from None
+
+    # ---- shared --------------------------------------------------------------------
+
+    def _decode(self, raw: bytes, message_type: str) -> etree._Element:
+        root = self.gate.parse(raw)
+        self.gate.message_type(root, (message_type,))
+        self.gate.validate(root)
+        return root
+
+    def _read_header(self, header_el: etree._Element) -> RequestHeader:
+        h = children(header_el, self._n)
+        user = h.get("userId")
+        return RequestHeader(
+            client_id=token(h["client"]),
+            service_code=token(h["service"]),
+            message_id=token(h["id"]),
+            protocol_version=token(h["protocolVersion"]),
+            user_id=token(user) if user is not None else None,
+            user_kind=(
+                ApplicantKind(user.get("kind", "").strip(" \t\r\n")) if user is not None else None
+            ),
+            auth_level=token(h["authLevel"]) if "authLevel" in h else None,
+            operator_id=token(h["operatorId"]) if "operatorId" in h else None,
+        )
+
+    def _write_header(self, parent: etree._Element, header: RequestHeader) -> None:
+        sub = self.gate.sub
+        h = sub(parent, "header")
+        sub(h, "client", header.client_id)
+        sub(h, "service", header.service_code)
+        sub(h, "id", header.message_id)
+        sub(h, "protocolVersion", header.protocol_version)
+        if header.user_id is not None:
+            user = sub(h, "userId", header.user_id)
+            if header.user_kind is not None:
+                user.set("kind", header.user_kind.value)
+            if header.auth_level is not None:
+                sub(h, "authLevel", header.auth_level)
+        if header.operator_id is not None:
+            sub(h, "operatorId", header.operator_id)
+
+    def _salvage_header(self, root: etree._Element) -> RequestHeader | None:
+        """Best effort: the header of a refused request, if it is itself valid v1.
+
+        Elements are matched by local name, so a v2 (or otherwise unexpected) request
+        still has its message id echoed, provided the header would be valid in v1.
+        """
+        header_el = next((c for c in root if etree.QName(c).localname == "header"), None)
+        if header_el is None:
+            return None
+        # Rebuild the header in our namespace and check it with the schema.
+        probe = self.gate.element("StatusRequest")
+        copy = self.gate.sub(probe, "header")
+        for child in header_el:
+            local = etree.QName(child).localname
+            if local not in _HEADER_FIELDS or len(child):
+                return None
+            el = self.gate.sub(copy, local, child.text)
+            for name, value in child.attrib.items():
+                if name != "kind":
+                    return None
+                el.set(name, value)
+        self.gate.sub(probe, "body")
+        if not self.gate.lxml_accepts(probe):
+            return None
+        try:
+            return self._read_header(copy)
+        except ValueError:
+            return None

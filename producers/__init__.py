@@ -1,0 +1,1 @@
+"""The outbound side: replies, acceptance notices and dead letters, published to Kafka."""

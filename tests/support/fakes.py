@@ -1,0 +1,123 @@
+"""In-memory implementations of the service layer's ports, for unit tests of the core."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+from uuid import UUID
+
+from gateway.domain.letters import AcceptanceNotice, HistoryEntry, Letter
+from gateway.services.unit_of_work import AuditEntry, StoredReply
+
+
+class FakeStore:
+    """What a database would hold; shared by the units of work made from it."""
+
+    def __init__(self) -> None:
+        self.letters: dict[str, Letter] = {}
+        self.history: dict[str, dict[int, HistoryEntry]] = {}
+        self.processed: set[UUID] = set()
+        self.notices: dict[str, tuple[AcceptanceNotice, datetime | None]] = {}
+        self.audit: list[AuditEntry] = []
+        self.replies: dict[tuple[str, str], StoredReply] = {}
+        self.fail_next_commits = 0  # simulate a database outage
+        self.commits = 0
+
+
+class _Letters:
+    def __init__(self, pending: FakeStore, store: FakeStore) -> None:
+        self._pending, self._store = pending, store
+
+    async def processed(self, event_ids: Collection[UUID]) -> set[UUID]:
+        return {i for i in event_ids if i in self._store.processed}
+
+    async def get_many(self, numbers: Collection[str]) -> dict[str, Letter]:
+        return {n: self._store.letters[n] for n in numbers if n in self._store.letters}
+
+    async def history(self, number: str) -> list[HistoryEntry]:
+        entries = self._store.history.get(number, {})
+        return [entries[s] for s in sorted(entries)]
+
+    async def save(self, letters: Collection[Letter]) -> None:
+        self._pending.letters.update({letter.registration_number: letter for letter in letters})
+
+    async def add_history(self, entries: Iterable[tuple[str, HistoryEntry]]) -> None:
+        for number, entry in entries:
+            self._pending.history.setdefault(number, {}).setdefault(entry.sequence, entry)
+
+    async def mark_processed(self, events: Iterable[tuple[UUID, str]]) -> None:
+        self._pending.processed.update(i for i, _ in events)
+
+
+class _Notices:
+    def __init__(self, pending: FakeStore, store: FakeStore) -> None:
+        self._pending, self._store = pending, store
+
+    async def add(self, notices: Collection[AcceptanceNotice], now: datetime) -> None:
+        for notice in notices:
+            if notice.registration_number not in self._store.notices:
+                self._pending.notices.setdefault(notice.registration_number, (notice, None))
+
+    async def pending(self, limit: int) -> list[AcceptanceNotice]:
+        return [n for n, sent in self._store.notices.values() if sent is None][:limit]
+
+    async def mark_published(self, notice_ids: Collection[UUID], now: datetime) -> None:
+        for number, (notice, _) in self._store.notices.items():
+            if notice.notice_id in notice_ids:
+                self._pending.notices[number] = (notice, now)
+
+
+class _Journal:
+    def __init__(self, pending: FakeStore, store: FakeStore) -> None:
+        self._pending, self._store = pending, store
+
+    async def record(self, entry: AuditEntry) -> None:
+        self._pending.audit.append(entry)
+
+    async def remember_reply(
+        self, client_id: str, message_id: str, reply: StoredReply, now: datetime
+    ) -> None:
+        self._pending.replies[(client_id, message_id)] = reply
+
+    async def reply_for(self, client_id: str, message_id: str) -> StoredReply | None:
+        return self._store.replies.get((client_id, message_id))
+
+
+class FakeUnitOfWork:
+    """Writes go to a pending copy and reach the store only on commit, like a transaction."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    async def __aenter__(self) -> Self:
+        self._pending = FakeStore()
+        self.letters = _Letters(self._pending, self.store)
+        self.notices = _Notices(self._pending, self.store)
+        self.journal = _Journal(self._pending, self.store)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._pending = FakeStore()
+
+    async def commit(self) -> None:
+        if self.store.fail_next_commits:
+            self.store.fail_next_commits -= 1
+            raise ConnectionError("database unavailable (fake)")
+        pending, store = self._pending, self.store
+        store.letters.update(pending.letters)
+        for number, entries in pending.history.items():
+            for sequence, entry in entries.items():
+                store.history.setdefault(number, {}).setdefault(sequence, entry)
+        store.processed |= pending.processed
+        store.notices.update(pending.notices)
+        store.audit.extend(pending.audit)
+        store.replies.update(pending.replies)
+        store.commits += 1
+        self._pending = FakeStore()

@@ -46,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
         help="share of letters whose events are shuffled and duplicated",
     )
 
-    commands.add_parser("rebuild", help="replay the DMS topics into an empty store")
+    rebuild = commands.add_parser("rebuild", help="replay the DMS topics into an empty store")
+    rebuild.add_argument("--into", metavar="DATABASE_URL",
+                         help="the empty store to fill (default: GATEWAY_DATABASE_URL)")
     return parser
 
 
@@ -67,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "rebuild":
         from gateway.rebuild import rebuild
 
-        return asyncio.run(rebuild(settings))
+        return asyncio.run(rebuild(settings, args.into))
     raise AssertionError(args.command)
 
 

@@ -11,9 +11,10 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from gateway.app import Gateway, kafka_connection, running
+from gateway.app import Gateway, ensure_topics, kafka_connection, running
 from gateway.client import StatusClient
 from gateway.settings import Settings
+from gateway.xmlcodec.dms import DmsCodec
 from tests.support.kafka_io import DmsPublisher
 
 pytestmark = pytest.mark.integration
@@ -69,8 +70,11 @@ async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
 
 
 @pytest.fixture
-async def dms(settings: Settings, gateway: Gateway) -> AsyncIterator[DmsPublisher]:
-    publisher = DmsPublisher(settings, gateway.dms_codec)
+async def dms(settings: Settings) -> AsyncIterator[DmsPublisher]:
+    """Publishes as the DMS does. Creates the test's topics, so it works before a gateway runs."""
+    await ensure_topics(settings, settings.all_topics)
+    publisher = DmsPublisher(settings, DmsCodec(max_bytes=settings.xml_max_bytes,
+                                                max_depth=settings.xml_max_depth))
     await publisher.start()
     yield publisher
     await publisher.stop()

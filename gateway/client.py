@@ -19,7 +19,7 @@ from gateway.domain.letters import ApplicantKind
 from gateway.domain.requests import RequestHeader, StatusRequest
 from gateway.settings import Settings
 
-SERVICE_CODE = "appeal-status"
+SERVICE_CODE = "customs-letter-status"
 PROTOCOL_VERSION = "1.0"
 
 

@@ -70,8 +70,8 @@ class Settings(BaseSettings):
         default="AZ/GOV/EGOV/PORTAL",
         description="Comma-separated client ids allowed on the e-gov topic",
     )
-    callcenter_client_ids: str = "AZ/GOV/DGK/CALLCENTER"
-    registration_number_pattern: str = r"[A-Z]{1,5}-[0-9]{1,8}/[0-9]{4}"
+    callcenter_client_ids: str = "AZ/DGK/call-center"
+    registration_number_pattern: str = r"[A-Z]{2,5}-[0-9]{4}-[0-9]{4,8}"
     rate_limit_per_user_per_minute: int = 30
     rate_limit_per_client_per_second: int = 500
 

@@ -58,7 +58,7 @@ _START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 def registration_number(index: int, year: int = 2026) -> str:
-    return f"DGK-{index:06d}/{year}"
+    return f"DGK-{year}-{index:06d}"
 
 
 def applicant_for(index: int) -> Applicant:

@@ -147,7 +147,18 @@ class SchemaGate:
 def token(el: etree._Element) -> str:
     """Text of an xs:token element, whitespace collapsed as the validators saw it."""
     text = el.text
-    return _XML_WS.sub(" ", text).strip(" ") if text else ""
+    if not text:
+        return ""
+    if (  # fast path: nothing to collapse (the common case)
+        text[0] != " "
+        and text[-1] != " "
+        and "  " not in text
+        and "\n" not in text
+        and "\t" not in text
+        and "\r" not in text
+    ):
+        return text
+    return _XML_WS.sub(" ", text).strip(" ")
 
 
 def string(el: etree._Element) -> str:

@@ -96,7 +96,9 @@ class DmsCodec:
                     ApplicantKind.PERSON, token(who["personalIdCode"]), token(who["fullName"])
                 )
             else:
-                applicant = Applicant(ApplicantKind.COMPANY, token(who["taxId"]), token(who["name"]))
+                applicant = Applicant(
+                    ApplicantKind.COMPANY, token(who["taxId"]), token(who["name"])
+                )
             forwarded_by = sender_reference = None
             if (fwd_el := el.get("forwardedBy")) is not None:
                 fwd = children(fwd_el, n)

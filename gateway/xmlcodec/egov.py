@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from uuid import UUID
 
@@ -11,10 +10,10 @@ from lxml import etree
 
 from gateway.domain.letters import (
     STATUS_LABELS,
+    AcceptanceNotice,
     ApplicantKind,
     Channel,
     HistoryEntry,
-    LetterRegistered,
     Status,
 )
 from gateway.domain.requests import (
@@ -51,29 +50,6 @@ class StatusReply:
     request_hash: str
     status: StatusView | None
     fault: FaultView | None
-
-
-@dataclass(frozen=True)
-class AcceptanceNotice:
-    """Regulation 1.2: the letter of an electronic applicant was registered."""
-
-    notice_id: UUID  # = the registration event's id, so a redelivery gives the same notice
-    registration_number: str
-    registration_date: date
-    channel: Channel
-    user_id: str  # FIN or VÖEN of the applicant (plain: the notice goes to that person)
-    user_kind: ApplicantKind
-
-    @classmethod
-    def from_event(cls, event: LetterRegistered) -> AcceptanceNotice:
-        return cls(
-            notice_id=event.event_id,
-            registration_number=event.registration_number,
-            registration_date=event.registration_date,
-            channel=event.channel,
-            user_id=event.applicant.identifier,
-            user_kind=event.applicant.kind,
-        )
 
 
 def fault_for(error: DecodeError) -> FaultView:

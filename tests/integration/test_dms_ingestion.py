@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
 
 from gateway.app import Gateway
 from gateway.domain.letters import DmsEvent, Letter, LetterFold
-from gateway.simulator import generate_events
+from gateway.simulator import generate_events, letter_events
 from tests.support.kafka_io import DmsPublisher
 from tests.support.store_snapshot import count, letters_by_number, snapshot
 from tests.support.waiting import eventually
@@ -56,7 +57,7 @@ async def test_redelivery_after_a_restart_applies_nothing_twice(settings, dms: D
     # The same events again (a DMS retry), read by a fresh gateway in the same group.
     async with running(settings) as second:
         await dms.publish(events)
-        await dms.publish(list(generate_events(1, seed=99, disorder=0.0)))  # a marker after them
+        await dms.publish(letter_events(999, random.Random(1)))  # a new letter after them
         await eventually(lambda: count(second.engine), lambda n: n > len(events))
         after = await snapshot(second.engine)
     assert [r for r in after["letters"] if r in before["letters"]] == before["letters"]

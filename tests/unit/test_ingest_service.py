@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gateway.domain.identity import IdentifierHasher
-from gateway.domain.letters import Channel, LetterFold, LetterRegistered, Letter
+from gateway.domain.letters import Channel, Letter, LetterFold, LetterRegistered
 from gateway.services.ingest import ingest_events
 from gateway.simulator import generate_events, letter_events
 from tests.support.fakes import FakeStore, FakeUnitOfWork

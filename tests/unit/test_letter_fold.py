@@ -28,7 +28,7 @@ from gateway.domain.letters import (
 from gateway.simulator import generate_events, letter_events
 
 hasher = IdentifierHasher(b"test-key")
-NUMBER = "DGK-000001/2026"
+NUMBER = "DGK-2026-000001"
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
 

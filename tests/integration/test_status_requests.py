@@ -1,0 +1,217 @@
+"""Status requests over the real broker: replies, every fault, access rules, audit, redelivery."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from gateway.app import Gateway, kafka_connection
+from gateway.client import StatusClient, build_request
+from gateway.domain.letters import LetterRegistered
+from gateway.domain.requests import Fault
+from gateway.settings import Settings
+from gateway.simulator import letter_events, registration_number
+from gateway.store.tables import request_audit
+from gateway.xmlcodec.egov import StatusReply
+from tests.support.kafka_io import DmsPublisher, read_topic
+from tests.support.store_snapshot import count
+from tests.support.waiting import eventually
+
+TIMEOUT = 20.0
+
+
+async def _letter_in_store(gateway: Gateway, dms: DmsPublisher, index: int) -> LetterRegistered:
+    events = letter_events(index, random.Random(index))
+    await dms.publish(events)
+    await eventually(lambda: count(gateway.engine), lambda n: n >= len(events))
+    registered = events[0]
+    assert isinstance(registered, LetterRegistered)
+    return registered
+
+
+async def _ask(gateway: Gateway, via: StatusClient, number: str, **who: str) -> StatusReply:
+    request = build_request(gateway.settings, number, **who)  # type: ignore[arg-type]
+    raw = gateway.status_codec.encode_request(request)
+    return gateway.status_codec.decode_reply(await via.send(raw, timeout=TIMEOUT))
+
+
+async def audit_rows(gateway: Gateway) -> list[dict]:
+    async with gateway.engine.connect() as connection:
+        rows = await connection.execute(select(request_audit).order_by(request_audit.c.id))
+        return [dict(r) for r in rows.mappings()]
+
+
+async def test_the_applicant_gets_department_executor_phone_and_status(
+    gateway: Gateway, dms: DmsPublisher, egov_client: StatusClient
+):
+    """The walking skeleton: one DMS registration in, one status reply out, over real Kafka."""
+    registered = await _letter_in_store(gateway, dms, 7)
+    reply = await _ask(gateway, egov_client, registered.registration_number,
+                       user=registered.applicant.identifier)
+    assert reply.fault is None and reply.status is not None
+    status = reply.status
+    assert status.registration_number == registered.registration_number
+    assert status.department_name and status.executor_name and status.executor_phone
+    assert status.history[0].sequence == 1
+    assert reply.header is not None and reply.header.user_id == registered.applicant.identifier
+
+
+async def test_input_is_normalised_before_it_is_checked(
+    gateway: Gateway, dms: DmsPublisher, egov_client: StatusClient
+):
+    registered = await _letter_in_store(gateway, dms, 8)
+    sloppy = f"  {registered.registration_number.lower()} "
+    reply = await _ask(gateway, egov_client, sloppy, user=registered.applicant.identifier)
+    assert reply.status is not None
+
+
+@pytest.mark.parametrize(
+    ("number", "fault"),
+    [("", Fault.MISSING_REGISTRATION_NUMBER), ("   ", Fault.MISSING_REGISTRATION_NUMBER),
+     ("12345", Fault.MALFORMED_REGISTRATION_NUMBER),
+     ("DGK-2026-99999999999", Fault.MALFORMED_REGISTRATION_NUMBER)],
+)
+async def test_a_missing_or_malformed_number_is_refused_with_its_own_fault(
+    gateway: Gateway, egov_client: StatusClient, number: str, fault: Fault
+):
+    reply = await _ask(gateway, egov_client, number, user="5ZK3R8P")
+    assert reply.fault is not None and reply.fault.code is fault
+
+
+async def test_someone_elses_letter_looks_exactly_like_a_missing_one(
+    gateway: Gateway, dms: DmsPublisher, egov_client: StatusClient
+):
+    registered = await _letter_in_store(gateway, dms, 9)
+    stranger = await _ask(gateway, egov_client, registered.registration_number, user="7XXXXXX")
+    absent = await _ask(gateway, egov_client, registration_number(999_999), user="7XXXXXX")
+    assert stranger.fault is not None and absent.fault is not None
+    assert (stranger.fault.code, stranger.fault.message, stranger.fault.detail) == (
+        absent.fault.code, absent.fault.message, absent.fault.detail,
+    )
+    assert stranger.fault.code is Fault.NOT_FOUND
+
+
+async def test_the_call_center_sees_any_letter_and_its_operator_is_audited(
+    gateway: Gateway, dms: DmsPublisher, settings: Settings
+):
+    registered = await _letter_in_store(gateway, dms, 10)
+    client = StatusClient(
+        kafka_connection(settings),
+        settings.topic_callcenter_requests, settings.topic_callcenter_replies,
+    )
+    await client.start()
+    try:
+        reply = await _ask(gateway, client, registered.registration_number, operator="OP-0318")
+    finally:
+        await client.stop()
+    assert reply.status is not None
+    assert (await audit_rows(gateway))[-1]["operator_id"] == "OP-0318"
+
+
+async def test_an_unknown_client_is_refused(gateway: Gateway, egov_client: StatusClient):
+    reply = await _ask(gateway, egov_client, registration_number(1), user="5ZK3R8P",
+                       client="AZ/GOV/somebody-else")
+    assert reply.fault is not None and reply.fault.code is Fault.ACCESS_DENIED
+
+
+async def test_an_invalid_request_gets_a_schema_fault_with_the_error_path(
+    gateway: Gateway, egov_client: StatusClient
+):
+    bad = (b'<StatusRequest xmlns="urn:az:customs:appeals:status:v1"><header>'
+           b"<client>AZ/GOV/egov-portal</client></header><body/></StatusRequest>")
+    reply = gateway.status_codec.decode_reply(await egov_client.send(bad, timeout=TIMEOUT))
+    assert reply.fault is not None and reply.fault.code is Fault.INVALID_REQUEST
+    assert reply.fault.detail and "header" in reply.fault.detail
+
+
+async def test_an_unsupported_version_is_refused(gateway: Gateway, egov_client: StatusClient):
+    v2 = (b'<StatusRequest xmlns="urn:az:customs:appeals:status:v2"><header/><body/>'
+          b"</StatusRequest>")
+    reply = gateway.status_codec.decode_reply(await egov_client.send(v2, timeout=TIMEOUT))
+    assert reply.fault is not None and reply.fault.code is Fault.UNSUPPORTED_VERSION
+
+
+async def test_a_reply_to_outside_the_allow_list_is_never_published_and_is_audited(
+    gateway: Gateway, settings: Settings, egov_client: StatusClient
+):
+    target = settings.topic_dms_registrations
+    before = len(await read_topic(settings, target))
+    request = build_request(settings, registration_number(1), user="5ZK3R8P")
+    raw = gateway.status_codec.encode_request(request)
+    with pytest.raises(TimeoutError):
+        await egov_client.send(raw, timeout=3.0, reply_to=target)
+    rows = await eventually(lambda: audit_rows(gateway), lambda r: len(r) == 1)
+    assert rows[0]["outcome"] == "REPLY_TOPIC_REFUSED" and rows[0]["reply_topic"] == target
+    assert len(await read_topic(settings, target)) == before
+
+
+async def test_a_redelivered_request_gets_the_very_same_reply(
+    gateway: Gateway, dms: DmsPublisher, egov_client: StatusClient
+):
+    registered = await _letter_in_store(gateway, dms, 11)
+    request = build_request(gateway.settings, registered.registration_number,
+                            user=registered.applicant.identifier, message_id=str(uuid.uuid4()))
+    raw = gateway.status_codec.encode_request(request)
+    first = await egov_client.send(raw, timeout=TIMEOUT)
+    second = await egov_client.send(raw, timeout=TIMEOUT)
+    assert first == second
+    assert len(await audit_rows(gateway)) == 1
+
+
+async def test_requests_over_the_per_user_limit_are_rate_limited(
+    kafka_bootstrap: str, database_url: str
+):
+    from gateway.app import running
+    from tests.integration.conftest import settings_for
+
+    settings = settings_for(kafka_bootstrap, database_url, rate_limit_per_user_per_minute=6)
+    async with running(settings) as gateway:
+        client = StatusClient(kafka_connection(settings), settings.topic_egov_requests,
+                              settings.topic_egov_replies)
+        await client.start()
+        try:
+            replies = [await _ask(gateway, client, registration_number(1), user="5ZK3R8P")
+                       for _ in range(3)]
+        finally:
+            await client.stop()
+    codes = [r.fault.code for r in replies if r.fault]
+    assert codes[0] is Fault.NOT_FOUND and Fault.RATE_LIMITED in codes
+
+
+async def test_every_request_leaves_exactly_one_audit_row_whatever_its_outcome(
+    gateway: Gateway, dms: DmsPublisher, egov_client: StatusClient
+):
+    registered = await _letter_in_store(gateway, dms, 12)
+    owner = registered.applicant.identifier
+    asks = [(registered.registration_number, owner), ("", owner), ("bad", owner),
+            (registration_number(888_888), owner), (registered.registration_number, "1AAAAAA")]
+    replies = await asyncio.gather(*(_ask(gateway, egov_client, n, user=u) for n, u in asks))
+    rows = await eventually(lambda: audit_rows(gateway), lambda r: len(r) >= len(asks))
+    assert len(rows) == len(asks)
+    outcomes = sorted(r["outcome"] for r in rows)
+    expected = sorted((r.fault.code.value if r.fault else "ANSWERED") for r in replies)
+    assert outcomes == expected
+    assert all(r["request_hash"] and r["reply_hash"] for r in rows)
+    assert all(owner not in str(r.values()) for r in rows), "end user ids are stored hashed"
+
+
+async def test_an_online_registration_gets_exactly_one_acceptance_notice(
+    gateway: Gateway, dms: DmsPublisher, settings: Settings
+):
+    online = next(
+        e for i in range(1, 200) for e in letter_events(i, random.Random(i))[:1]
+        if isinstance(e, LetterRegistered) and e.channel.value == "egov-portal"
+    )
+    await dms.publish([online, online])
+    notices = await eventually(lambda: read_topic(settings, settings.topic_acceptance_notices),
+                               lambda found: len(found) >= 1)
+    await asyncio.sleep(1.0)  # give a wrong second notice the chance to appear
+    notices = await read_topic(settings, settings.topic_acceptance_notices)
+    assert len(notices) == 1
+    decoded = gateway.status_codec.decode_notice(notices[0].value)
+    assert decoded.registration_number == online.registration_number
+    assert decoded.user_id == online.applicant.identifier

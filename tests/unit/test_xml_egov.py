@@ -1,0 +1,305 @@
+"""StatusCodec: requests, replies and acceptance notices against the egov corpus."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from gateway.domain.letters import (
+    STATUS_LABELS,
+    Applicant,
+    ApplicantKind,
+    Channel,
+    HistoryEntry,
+    LetterRegistered,
+    Status,
+)
+from gateway.domain.requests import (
+    Fault,
+    FaultView,
+    RegistrationNumberPolicy,
+    RequestHeader,
+    StatusRequest,
+    StatusView,
+)
+from gateway.xmlcodec import (
+    AcceptanceNotice,
+    DecodeError,
+    DecodeFault,
+    StatusCodec,
+    fault_for,
+    parse_untrusted,
+)
+
+EGOV = Path(__file__).resolve().parents[2] / "schemas" / "egov" / "v1"
+EXAMPLES = EGOV / "examples"
+EXPECTED = json.loads((EGOV / "invalid" / "expected.json").read_text(encoding="utf-8"))
+POLICY = RegistrationNumberPolicy(r"[A-Z]{2,5}-[0-9]{4}-[0-9]{3,8}")  # a test pattern
+BAKU = timezone(timedelta(hours=4))
+
+
+@pytest.fixture(scope="module")
+def codec() -> StatusCodec:
+    return StatusCodec()
+
+
+def _decoder(codec: StatusCodec, kind: str):
+    return {
+        "request": codec.decode_request,
+        "reply": codec.decode_reply,
+        "notice": codec.decode_notice,
+    }[kind]
+
+
+def test_invalid_manifest_is_complete() -> None:
+    on_disk = {p.name for p in (EGOV / "invalid").glob("*.xml")}
+    assert on_disk == set(EXPECTED)
+    assert {p.name for p in EXAMPLES.glob("*.xml")} >= {
+        "request-person.xml",
+        "request-company.xml",
+        "request-call-center.xml",
+        "reply-status.xml",
+        "reply-fault.xml",
+        "notice.xml",
+    }
+
+
+# ---- requests ------------------------------------------------------------------------
+
+
+def test_person_request(codec: StatusCodec) -> None:
+    request = codec.decode_request((EXAMPLES / "request-person.xml").read_bytes())
+    assert request == StatusRequest(
+        RequestHeader(
+            client_id="AZ/GOV/egov-portal",
+            service_code="customs-letter-status",
+            message_id="b7a3f0d2-5c1e-4a9b-8f64-2e7d9c1a3b50",
+            protocol_version="1.0",
+            user_id="5ZK3R8P",
+            user_kind=ApplicantKind.PERSON,
+            auth_level="enhanced-signature",
+        ),
+        "DGK-2026-004127",
+    )
+
+
+def test_company_request_keeps_the_number_as_sent(codec: StatusCodec) -> None:
+    request = codec.decode_request((EXAMPLES / "request-company.xml").read_bytes())
+    assert request.header.user_kind is ApplicantKind.COMPANY
+    assert request.header.user_id == "1401234561"
+    assert request.registration_number == " dgk-2026-004188 "
+    assert POLICY.check(request.registration_number) == "DGK-2026-004188"
+
+
+def test_call_center_request(codec: StatusCodec) -> None:
+    request = codec.decode_request((EXAMPLES / "request-call-center.xml").read_bytes())
+    assert request.header.operator_id == "OP-0318"
+    assert request.header.user_id is None and request.header.auth_level is None
+
+
+@pytest.mark.parametrize(
+    "name", ["request-person.xml", "request-company.xml", "request-call-center.xml"]
+)
+def test_request_round_trips(codec: StatusCodec, name: str) -> None:
+    request = codec.decode_request((EXAMPLES / name).read_bytes())
+    assert codec.decode_request(codec.encode_request(request)) == request
+
+
+def test_request_without_number_round_trips(codec: StatusCodec) -> None:
+    request = codec.decode_request((EXAMPLES / "request-person.xml").read_bytes())
+    bare = StatusRequest(request.header, None)
+    assert codec.decode_request(codec.encode_request(bare)) == bare
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_invalid_case(codec: StatusCodec, name: str) -> None:
+    """Each case gets its decode code and path, the fault the requester would see, and
+    the header echo (message id) that a fault reply can carry."""
+    expected = EXPECTED[name]
+    raw = (EGOV / "invalid" / name).read_bytes()
+    decode = _decoder(codec, expected["decoder"])
+    if expected["code"] is None:  # schema-valid; refused by the registration-number policy
+        request = decode(raw)
+        verdict = POLICY.check(request.registration_number)
+        assert isinstance(verdict, FaultView) and verdict.code == Fault(expected["fault"])
+        assert request.header.message_id == expected["header_id"]
+        return
+    with pytest.raises(DecodeError) as caught:
+        decode(raw)
+    error = caught.value
+    assert error.code == DecodeFault(expected["code"])
+    assert error.path == expected.get("path")
+    assert len(error.detail) <= 300
+    if expected["decoder"] == "request":
+        assert fault_for(error).code == Fault(expected["fault"])
+        echoed = error.header.message_id if error.header else None
+        assert echoed == expected["header_id"]
+        # a fault reply for it can always be encoded, echoing the salvaged header
+        reply = codec.encode_reply(error.header, hashlib.sha256(raw).hexdigest(), fault_for(error))
+        assert codec.decode_reply(reply).fault == fault_for(error)
+
+
+def test_fault_for() -> None:
+    assert fault_for(
+        DecodeError(DecodeFault.SCHEMA_INVALID, "x", path="/StatusRequest")
+    ) == FaultView(Fault.INVALID_REQUEST, "/StatusRequest")
+    assert fault_for(DecodeError(DecodeFault.FORBIDDEN_CONSTRUCT)) == FaultView(
+        Fault.INVALID_REQUEST, "FORBIDDEN_CONSTRUCT"
+    )
+    assert fault_for(DecodeError(DecodeFault.UNSUPPORTED_VERSION)).code is Fault.UNSUPPORTED_VERSION
+
+
+def test_other_protocol_versions_can_be_served() -> None:
+    codec = StatusCodec(protocol_versions=frozenset({"1.0", "1.1"}))
+    raw = (EXAMPLES / "request-person.xml").read_bytes().replace(b">1.0<", b">1.1<")
+    assert codec.decode_request(raw).header.protocol_version == "1.1"
+
+
+# ---- replies -------------------------------------------------------------------------
+
+
+def _view() -> StatusView:
+    return StatusView(
+        registration_number="DGK-2026-004127",
+        registration_date=date(2026, 3, 2),
+        status=Status.IN_PROGRESS,
+        last_change_at=datetime(2026, 3, 5, 10, 5, 12, tzinfo=BAKU),
+        department_code="GOBI",
+        department_name="Gömrük Ödənişləri Baş İdarəsi",
+        executor_name="Hüseynova Aynur Elxan qızı",
+        executor_phone="+994 12 404 12 34",
+        due_date=date(2026, 4, 1),
+        history=(
+            HistoryEntry(1, Status.REGISTERED, datetime(2026, 3, 2, 9, 15, 27, tzinfo=BAKU)),
+            HistoryEntry(2, Status.ASSIGNED, datetime(2026, 3, 2, 14, 40, tzinfo=BAKU)),
+            HistoryEntry(
+                3, Status.IN_PROGRESS, datetime(2026, 3, 5, 10, 5, 12, tzinfo=BAKU), "Baxılır"
+            ),
+        ),
+        as_of=datetime(2026, 3, 11, 8, 0, 3, 125000, tzinfo=UTC),
+    )
+
+
+def test_status_reply_example(codec: StatusCodec) -> None:
+    reply = codec.decode_reply((EXAMPLES / "reply-status.xml").read_bytes())
+    assert reply.fault is None and reply.status is not None
+    assert (
+        reply.header is not None
+        and reply.header.message_id == "b7a3f0d2-5c1e-4a9b-8f64-2e7d9c1a3b50"
+    )
+    assert reply.status.status is Status.INFO_REQUESTED
+    assert reply.status.executor_phone == "+994 12 404 12 34"
+    assert [e.sequence for e in reply.status.history] == [1, 2, 3]
+    assert reply.status.history[2].note is not None
+
+
+@pytest.mark.parametrize(
+    "name", ["reply-status.xml", "reply-fault.xml", "reply-fault-no-header.xml"]
+)
+def test_reply_examples_round_trip(codec: StatusCodec, name: str) -> None:
+    reply = codec.decode_reply((EXAMPLES / name).read_bytes())
+    result = reply.status if reply.status is not None else reply.fault
+    again = codec.decode_reply(codec.encode_reply(reply.header, reply.request_hash, result))
+    assert again == reply
+
+
+def test_status_reply_round_trip_with_labels(codec: StatusCodec) -> None:
+    header = codec.decode_request((EXAMPLES / "request-person.xml").read_bytes()).header
+    digest = hashlib.sha256(b"request").hexdigest()
+    raw = codec.encode_reply(header, digest, _view())
+    assert STATUS_LABELS[Status.IN_PROGRESS][0].encode() in raw
+    assert STATUS_LABELS[Status.IN_PROGRESS][1].encode() in raw
+    reply = codec.decode_reply(raw)
+    assert reply.header == header and reply.request_hash == digest
+    assert reply.status == _view() and reply.fault is None
+
+
+def test_minimal_status_reply(codec: StatusCodec) -> None:
+    view = StatusView(
+        registration_number="DGK-2026-000001",
+        registration_date=None,
+        status=Status.REGISTERED,
+        last_change_at=datetime(2026, 1, 1, tzinfo=UTC),
+        department_code=None,
+        department_name=None,
+        executor_name=None,
+        executor_phone=None,
+        due_date=None,
+        history=(),
+        as_of=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    reply = codec.decode_reply(codec.encode_reply(None, "0" * 64, view))
+    assert reply.status == view and reply.header is None
+
+
+def test_fault_reply_caps_the_detail(codec: StatusCodec) -> None:
+    raw = codec.encode_reply(None, "a" * 64, FaultView(Fault.INVALID_REQUEST, "/x" * 1000))
+    reply = codec.decode_reply(raw)
+    assert reply.fault is not None and reply.fault.code is Fault.INVALID_REQUEST
+    assert reply.fault.detail is not None and len(reply.fault.detail) <= 300
+    assert FaultView(Fault.INVALID_REQUEST).message.encode() in raw
+
+
+def test_encode_reply_refuses_invalid_input(codec: StatusCodec) -> None:
+    with pytest.raises(ValueError):
+        codec.encode_reply(None, "not-a-hash", FaultView(Fault.NOT_FOUND))
+    with pytest.raises(ValueError, match="time zone"):
+        codec.encode_reply(
+            None, "a" * 64, StatusView(**{**_view().__dict__, "as_of": datetime(2026, 1, 1)})
+        )
+    with pytest.raises(ValueError):  # a department needs both code and name
+        codec.encode_reply(
+            None, "a" * 64, StatusView(**{**_view().__dict__, "department_name": None})
+        )
+
+
+# ---- acceptance notices ----------------------------------------------------------------
+
+
+def test_notice_example_and_round_trip(codec: StatusCodec) -> None:
+    notice = codec.decode_notice((EXAMPLES / "notice.xml").read_bytes())
+    assert notice == AcceptanceNotice(
+        notice_id=UUID("3f6c2a1e-8b4d-4e2f-9a7c-1d5e8f0b2c41"),
+        registration_number="DGK-2026-004127",
+        registration_date=date(2026, 3, 2),
+        channel=Channel.EGOV_PORTAL,
+        user_id="5ZK3R8P",
+        user_kind=ApplicantKind.PERSON,
+    )
+    assert codec.decode_notice(codec.encode_notice(notice)) == notice
+
+
+def test_notice_from_registration_event(codec: StatusCodec) -> None:
+    event = LetterRegistered(
+        event_id=UUID(int=7),
+        registration_number="DGK-2026-000007",
+        sequence=1,
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+        registration_date=date(2026, 1, 1),
+        channel=Channel.WEBSITE,
+        applicant=Applicant(ApplicantKind.COMPANY, "1401234561", "Xəzər Logistika MMC"),
+        subject="s",
+    )
+    notice = AcceptanceNotice.for_registration(event)
+    assert notice is not None
+    assert notice.notice_id == event.event_id and notice.user_kind is ApplicantKind.COMPANY
+    root = parse_untrusted(codec.encode_notice(notice))
+    assert codec.gate.lxml_accepts(root) and codec.gate.xmlschema_accepts(root)
+
+
+def test_decoders_refuse_each_others_messages(codec: StatusCodec) -> None:
+    notice = (EXAMPLES / "notice.xml").read_bytes()
+    request = (EXAMPLES / "request-person.xml").read_bytes()
+    for decode, raw in [
+        (codec.decode_reply, notice),
+        (codec.decode_notice, request),
+        (codec.decode_request, notice),
+    ]:
+        with pytest.raises(DecodeError) as caught:
+            decode(raw)
+        assert caught.value.code is DecodeFault.UNKNOWN_MESSAGE_TYPE

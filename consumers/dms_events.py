@@ -11,10 +11,10 @@ from aiokafka.structs import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from gateway.xmlcodec.errors import DecodeError
 
 from gateway.domain.letters import DmsEvent
 from gateway.services.ingest import IngestResult
+from gateway.xmlcodec.errors import DecodeError
 from producers.dead_letters import DeadLetterPublisher
 
 log = logging.getLogger(__name__)

@@ -47,8 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     rebuild = commands.add_parser("rebuild", help="replay the DMS topics into an empty store")
-    rebuild.add_argument("--into", metavar="DATABASE_URL",
-                         help="the empty store to fill (default: GATEWAY_DATABASE_URL)")
+    rebuild.add_argument(
+        "--into",
+        metavar="DATABASE_URL",
+        help="the empty store to fill (default: GATEWAY_DATABASE_URL)",
+    )
     return parser
 
 

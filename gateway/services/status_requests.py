@@ -28,7 +28,7 @@ from gateway.domain.requests import (
     StatusView,
 )
 from gateway.services.unit_of_work import AuditEntry, StoredReply, UnitOfWork
-from gateway.xmlcodec.errors import DecodeError, DecodeFault
+from gateway.xmlcodec.errors import DecodeError
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ REPLY_TOPIC_REFUSED = "REPLY_TOPIC_REFUSED"
 
 class StatusCodec(Protocol):
     def decode_request(self, raw: bytes) -> StatusRequest: ...
+    def fault_for(self, error: DecodeError) -> FaultView: ...
     def encode_reply(
         self, header: RequestHeader | None, request_sha256: str, result: StatusView | FaultView
     ) -> bytes: ...
@@ -140,13 +141,7 @@ class StatusRequestService:
         try:
             request = self._codec.decode_request(raw)
         except DecodeError as error:
-            code = (
-                Fault.UNSUPPORTED_VERSION
-                if error.code is DecodeFault.UNSUPPORTED_VERSION
-                else Fault.INVALID_REQUEST
-            )
-            detail = f"{error.code}: {error.path}" if error.path else str(error.code)
-            return error.header, None, FaultView(code, detail)
+            return error.header, None, self._codec.fault_for(error)
         header = request.header
         raw_number = (request.registration_number or "").strip()[:64] or None
         if header.client_id not in channel.allowed_clients or not header_fits_role(

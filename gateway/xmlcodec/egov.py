@@ -64,6 +64,8 @@ def fault_for(error: DecodeError) -> FaultView:
 class StatusCodec:
     """Decodes and encodes StatusRequest, StatusReply and AcceptanceNotice. Build once."""
 
+    fault_for = staticmethod(fault_for)
+
     def __init__(
         self,
         schemas: str | Path | None = None,

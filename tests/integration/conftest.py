@@ -73,8 +73,9 @@ async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
 async def dms(settings: Settings) -> AsyncIterator[DmsPublisher]:
     """Publishes as the DMS does. Creates the test's topics, so it works before a gateway runs."""
     await ensure_topics(settings, settings.all_topics)
-    publisher = DmsPublisher(settings, DmsCodec(max_bytes=settings.xml_max_bytes,
-                                                max_depth=settings.xml_max_depth))
+    publisher = DmsPublisher(
+        settings, DmsCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
+    )
     await publisher.start()
     yield publisher
     await publisher.stop()

@@ -50,8 +50,9 @@ async def test_the_applicant_gets_department_executor_phone_and_status(
 ):
     """The walking skeleton: one DMS registration in, one status reply out, over real Kafka."""
     registered = await _letter_in_store(gateway, dms, 7)
-    reply = await _ask(gateway, egov_client, registered.registration_number,
-                       user=registered.applicant.identifier)
+    reply = await _ask(
+        gateway, egov_client, registered.registration_number, user=registered.applicant.identifier
+    )
     assert reply.fault is None and reply.status is not None
     status = reply.status
     assert status.registration_number == registered.registration_number
@@ -71,9 +72,12 @@ async def test_input_is_normalised_before_it_is_checked(
 
 @pytest.mark.parametrize(
     ("number", "fault"),
-    [("", Fault.MISSING_REGISTRATION_NUMBER), ("   ", Fault.MISSING_REGISTRATION_NUMBER),
-     ("12345", Fault.MALFORMED_REGISTRATION_NUMBER),
-     ("DGK-2026-99999999999", Fault.MALFORMED_REGISTRATION_NUMBER)],
+    [
+        ("", Fault.MISSING_REGISTRATION_NUMBER),
+        ("   ", Fault.MISSING_REGISTRATION_NUMBER),
+        ("12345", Fault.MALFORMED_REGISTRATION_NUMBER),
+        ("DGK-2026-99999999999", Fault.MALFORMED_REGISTRATION_NUMBER),
+    ],
 )
 async def test_a_missing_or_malformed_number_is_refused_with_its_own_fault(
     gateway: Gateway, egov_client: StatusClient, number: str, fault: Fault
@@ -90,7 +94,9 @@ async def test_someone_elses_letter_looks_exactly_like_a_missing_one(
     absent = await _ask(gateway, egov_client, registration_number(999_999), user="7XXXXXX")
     assert stranger.fault is not None and absent.fault is not None
     assert (stranger.fault.code, stranger.fault.message, stranger.fault.detail) == (
-        absent.fault.code, absent.fault.message, absent.fault.detail,
+        absent.fault.code,
+        absent.fault.message,
+        absent.fault.detail,
     )
     assert stranger.fault.code is Fault.NOT_FOUND
 
@@ -101,7 +107,8 @@ async def test_the_call_center_sees_any_letter_and_its_operator_is_audited(
     registered = await _letter_in_store(gateway, dms, 10)
     client = StatusClient(
         kafka_connection(settings),
-        settings.topic_callcenter_requests, settings.topic_callcenter_replies,
+        settings.topic_callcenter_requests,
+        settings.topic_callcenter_replies,
     )
     await client.start()
     try:
@@ -113,24 +120,26 @@ async def test_the_call_center_sees_any_letter_and_its_operator_is_audited(
 
 
 async def test_an_unknown_client_is_refused(gateway: Gateway, egov_client: StatusClient):
-    reply = await _ask(gateway, egov_client, registration_number(1), user="5ZK3R8P",
-                       client="AZ/GOV/somebody-else")
+    reply = await _ask(
+        gateway, egov_client, registration_number(1), user="5ZK3R8P", client="AZ/GOV/somebody-else"
+    )
     assert reply.fault is not None and reply.fault.code is Fault.ACCESS_DENIED
 
 
 async def test_an_invalid_request_gets_a_schema_fault_with_the_error_path(
     gateway: Gateway, egov_client: StatusClient
 ):
-    bad = (b'<StatusRequest xmlns="urn:az:customs:appeals:status:v1"><header>'
-           b"<client>AZ/GOV/egov-portal</client></header><body/></StatusRequest>")
+    bad = (
+        b'<StatusRequest xmlns="urn:az:customs:appeals:status:v1"><header>'
+        b"<client>AZ/GOV/egov-portal</client></header><body/></StatusRequest>"
+    )
     reply = gateway.status_codec.decode_reply(await egov_client.send(bad, timeout=TIMEOUT))
     assert reply.fault is not None and reply.fault.code is Fault.INVALID_REQUEST
     assert reply.fault.detail and "header" in reply.fault.detail
 
 
 async def test_an_unsupported_version_is_refused(gateway: Gateway, egov_client: StatusClient):
-    v2 = (b'<StatusRequest xmlns="urn:az:customs:appeals:status:v2"><header/><body/>'
-          b"</StatusRequest>")
+    v2 = b'<StatusRequest xmlns="urn:az:customs:appeals:status:v2"><header/><body/></StatusRequest>'
     reply = gateway.status_codec.decode_reply(await egov_client.send(v2, timeout=TIMEOUT))
     assert reply.fault is not None and reply.fault.code is Fault.UNSUPPORTED_VERSION
 
@@ -153,8 +162,12 @@ async def test_a_redelivered_request_gets_the_very_same_reply(
     gateway: Gateway, dms: DmsPublisher, egov_client: StatusClient
 ):
     registered = await _letter_in_store(gateway, dms, 11)
-    request = build_request(gateway.settings, registered.registration_number,
-                            user=registered.applicant.identifier, message_id=str(uuid.uuid4()))
+    request = build_request(
+        gateway.settings,
+        registered.registration_number,
+        user=registered.applicant.identifier,
+        message_id=str(uuid.uuid4()),
+    )
     raw = gateway.status_codec.encode_request(request)
     first = await egov_client.send(raw, timeout=TIMEOUT)
     second = await egov_client.send(raw, timeout=TIMEOUT)
@@ -170,12 +183,15 @@ async def test_requests_over_the_per_user_limit_are_rate_limited(
 
     settings = settings_for(kafka_bootstrap, database_url, rate_limit_per_user_per_minute=6)
     async with running(settings) as gateway:
-        client = StatusClient(kafka_connection(settings), settings.topic_egov_requests,
-                              settings.topic_egov_replies)
+        client = StatusClient(
+            kafka_connection(settings), settings.topic_egov_requests, settings.topic_egov_replies
+        )
         await client.start()
         try:
-            replies = [await _ask(gateway, client, registration_number(1), user="5ZK3R8P")
-                       for _ in range(3)]
+            replies = [
+                await _ask(gateway, client, registration_number(1), user="5ZK3R8P")
+                for _ in range(3)
+            ]
         finally:
             await client.stop()
     codes = [r.fault.code for r in replies if r.fault]
@@ -187,8 +203,13 @@ async def test_every_request_leaves_exactly_one_audit_row_whatever_its_outcome(
 ):
     registered = await _letter_in_store(gateway, dms, 12)
     owner = registered.applicant.identifier
-    asks = [(registered.registration_number, owner), ("", owner), ("bad", owner),
-            (registration_number(888_888), owner), (registered.registration_number, "1AAAAAA")]
+    asks = [
+        (registered.registration_number, owner),
+        ("", owner),
+        ("bad", owner),
+        (registration_number(888_888), owner),
+        (registered.registration_number, "1AAAAAA"),
+    ]
     replies = await asyncio.gather(*(_ask(gateway, egov_client, n, user=u) for n, u in asks))
     rows = await eventually(lambda: audit_rows(gateway), lambda r: len(r) >= len(asks))
     assert len(rows) == len(asks)
@@ -203,12 +224,16 @@ async def test_an_online_registration_gets_exactly_one_acceptance_notice(
     gateway: Gateway, dms: DmsPublisher, settings: Settings
 ):
     online = next(
-        e for i in range(1, 200) for e in letter_events(i, random.Random(i))[:1]
+        e
+        for i in range(1, 200)
+        for e in letter_events(i, random.Random(i))[:1]
         if isinstance(e, LetterRegistered) and e.channel.value == "egov-portal"
     )
     await dms.publish([online, online])
-    notices = await eventually(lambda: read_topic(settings, settings.topic_acceptance_notices),
-                               lambda found: len(found) >= 1)
+    notices = await eventually(
+        lambda: read_topic(settings, settings.topic_acceptance_notices),
+        lambda found: len(found) >= 1,
+    )
     await asyncio.sleep(1.0)  # give a wrong second notice the chance to appear
     notices = await read_topic(settings, settings.topic_acceptance_notices)
     assert len(notices) == 1

@@ -45,17 +45,16 @@ class DmsPublisher:
         await self._producer.send(topic, value, key=key.encode(), headers=list(headers))
 
 
-async def read_topic(settings: Settings, topic: str, *, timeout_ms: int = 2000) -> list[ConsumerRecord]:
+async def read_topic(
+    settings: Settings, topic: str, *, timeout_ms: int = 2000
+) -> list[ConsumerRecord]:
     """Everything on a topic right now, from the beginning, without joining a group."""
     consumer = AIOKafkaConsumer(**kafka_connection(settings), enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            partitions = [
-                TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())
-            ]
+        await consumer._client.force_metadata_update()  # noqa: SLF001
+        found = consumer.partitions_for_topic(topic) or ()
+        partitions = [TopicPartition(topic, p) for p in sorted(found)]
         if not partitions:
             return []
         consumer.assign(partitions)

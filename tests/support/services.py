@@ -28,9 +28,7 @@ def free_port_pair() -> int:
 
 
 def _script(script: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["bash", str(script), *args], capture_output=True, text=True, timeout=900
-    )
+    done = subprocess.run(["bash", str(script), *args], capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         raise RuntimeError(f"{script.name} {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout.strip()

@@ -73,8 +73,12 @@ async def test_a_failed_commit_leaves_no_trace_and_the_retry_applies_everything(
 
 async def test_online_registrations_queue_exactly_one_acceptance_notice():
     events = [e for e in letter_events(1, random.Random(1)) if isinstance(e, LetterRegistered)]
-    online = [e for i in range(1, 60) for e in letter_events(i, random.Random(i))
-              if isinstance(e, LetterRegistered) and e.channel is Channel.EGOV_PORTAL]
+    online = [
+        e
+        for i in range(1, 60)
+        for e in letter_events(i, random.Random(i))
+        if isinstance(e, LetterRegistered) and e.channel is Channel.EGOV_PORTAL
+    ]
     assert online, "the simulator should produce portal registrations"
     store = FakeStore()
     await ingest_events(online, FakeUnitOfWork(store), hasher, now)
@@ -85,8 +89,12 @@ async def test_online_registrations_queue_exactly_one_acceptance_notice():
 
 
 async def test_replaying_history_queues_no_notices():
-    online = [e for i in range(1, 60) for e in letter_events(i, random.Random(i))
-              if isinstance(e, LetterRegistered) and e.channel is Channel.WEBSITE]
+    online = [
+        e
+        for i in range(1, 60)
+        for e in letter_events(i, random.Random(i))
+        if isinstance(e, LetterRegistered) and e.channel is Channel.WEBSITE
+    ]
     store = FakeStore()
     await ingest_events(online, FakeUnitOfWork(store), hasher, now, queue_notices=False)
     assert store.notices == {} and len(store.letters) == len(online)

@@ -82,17 +82,26 @@ def test_an_older_event_never_overwrites_newer_state():
 
 
 def test_an_older_event_still_lands_in_history_at_its_place():
-    events = [registered(1), StatusChanged(**_event_kwargs(4), status=Status.IN_PROGRESS),
-              assigned(2)]
+    events = [
+        registered(1),
+        StatusChanged(**_event_kwargs(4), status=Status.IN_PROGRESS),
+        assigned(2),
+    ]
     history = fold(events).history
     assert [history[s].status for s in sorted(history)] == [
-        Status.REGISTERED, Status.ASSIGNED, Status.IN_PROGRESS,
+        Status.REGISTERED,
+        Status.ASSIGNED,
+        Status.IN_PROGRESS,
     ]
 
 
 def test_status_before_registration_keeps_the_status_and_fills_in_registration_later():
-    answered = LetterConcluded(**_event_kwargs(5), outcome=Status.ANSWERED,
-                               answer_date=date(2026, 3, 9), outgoing_reference="OUT-1")
+    answered = LetterConcluded(
+        **_event_kwargs(5),
+        outcome=Status.ANSWERED,
+        answer_date=date(2026, 3, 9),
+        outgoing_reference="OUT-1",
+    )
     early = fold([answered]).letter
     assert not early.is_registered and early.status is Status.ANSWERED
     late = fold([answered, registered(1)]).letter

@@ -140,6 +140,7 @@ class Gateway:
             security=_faststream_security(settings),
             allow_auto_create_topics=False,  # topics are created by ensure_topics or by ops
             graceful_timeout=15.0,
+            logger=logging.getLogger("gateway.kafka"),  # our JSON lines, not FastStream's format
         )
         self.notices = AcceptanceNoticeRelay(
             self.producer,

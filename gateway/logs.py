@@ -31,4 +31,5 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("aiokafka").setLevel("WARNING")
+    for noisy in ("aiokafka", "alembic"):
+        logging.getLogger(noisy).setLevel("WARNING")

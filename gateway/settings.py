@@ -9,6 +9,7 @@ import ssl
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,15 +28,25 @@ class SaslMechanism(StrEnum):
     SCRAM_SHA_512 = "SCRAM-SHA-512"
 
 
+DEVELOPMENT_HASH_KEY = "development-only-key-change-me"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="production refuses to start with the development identifier hash key",
+    )
 
     # --- Kafka connection -------------------------------------------------------------
     kafka_bootstrap_servers: str | None = Field(
         default=None,
         description="Comma-separated brokers; unset = start/use the local development broker",
     )
-    local_kafka_port: int = 19092
+    local_kafka_port: int = Field(
+        default=19092, description="Port of the local broker (and port + 1 for its controller)"
+    )
     kafka_security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
     kafka_ssl_cafile: Path | None = None
     kafka_ssl_certfile: Path | None = None
@@ -67,7 +78,7 @@ class Settings(BaseSettings):
 
     # --- requesters ---------------------------------------------------------------------
     egov_client_ids: str = Field(
-        default="AZ/GOV/EGOV/PORTAL",
+        default="AZ/GOV/egov-portal,AZ/GOV/customs-website",
         description="Comma-separated client ids allowed on the e-gov topic",
     )
     callcenter_client_ids: str = "AZ/DGK/call-center"
@@ -79,9 +90,10 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default=f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'gateway.db'}",
         description="SQLAlchemy async URL; SQLite file by default, PostgreSQL in production",
+        repr=False,  # may hold a password; describe() shows it masked
     )
     identifier_hash_key: SecretStr = Field(
-        default=SecretStr("development-only-key-change-me"),
+        default=SecretStr(DEVELOPMENT_HASH_KEY),
         description="HMAC-SHA256 key for applicant/end-user identifiers",
     )
 
@@ -99,6 +111,9 @@ class Settings(BaseSettings):
             self.kafka_sasl_username and self.kafka_sasl_password
         ):
             raise ValueError("SASL_SSL needs GATEWAY_KAFKA_SASL_USERNAME and _PASSWORD")
+        key = self.identifier_hash_key.get_secret_value()
+        if self.environment == "production" and (key == DEVELOPMENT_HASH_KEY or len(key) < 32):
+            raise ValueError("production needs GATEWAY_IDENTIFIER_HASH_KEY of 32+ characters")
         return self
 
     @property

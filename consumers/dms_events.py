@@ -13,6 +13,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from gateway.domain.letters import DmsEvent
+from gateway.metrics import Metrics
 from gateway.services.ingest import IngestResult
 from gateway.xmlcodec.errors import DecodeError
 from producers.dead_letters import DeadLetterPublisher
@@ -30,9 +31,12 @@ class DmsEventIngestion:
         decoder: DmsDecoder,
         store: Callable[[Sequence[DmsEvent]], Awaitable[IngestResult]],
         dead_letters: DeadLetterPublisher,
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
         """`store` retries until the batch is durable; it returns only then."""
         self._decoder, self._store, self._dead_letters = decoder, store, dead_letters
+        self._metrics = metrics
 
     async def process(self, records: Sequence[ConsumerRecord]) -> IngestResult:
         events: list[DmsEvent] = []
@@ -48,9 +52,15 @@ class DmsEventIngestion:
                     error.code,
                 )
                 await self._dead_letters.publish(record, error.code, error.detail, error.path)
+                if self._metrics is not None:
+                    self._metrics.dead_letters.inc(reason=str(error.code))
         if not events:
             return IngestResult(applied=0, duplicates=0, notices_queued=0)
-        return await self._store(events)
+        result = await self._store(events)
+        if self._metrics is not None:
+            for event in events:
+                self._metrics.event_stored(type(event).__name__, event.occurred_at)
+        return result
 
 
 def subscribe_dms_events(

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from gateway.metrics import Metrics
 from gateway.services.status_requests import Delivery, StatusRequestService
 from producers.replies import ReplyPublisher
 
@@ -31,6 +33,7 @@ def subscribe_status_requests(
     service: StatusRequestService,
     replies: ReplyPublisher,
     publish_retry_s: float,
+    metrics: Metrics | None = None,
 ) -> None:
     @broker.subscriber(
         *topics,
@@ -43,6 +46,7 @@ def subscribe_status_requests(
     )
     async def on_status_request(message: KafkaMessage) -> None:
         record = message.raw_message
+        started = time.monotonic()
         delivery = Delivery(
             topic=record.topic,
             reply_to=_header(message, "reply_to"),
@@ -64,3 +68,9 @@ def subscribe_status_requests(
                 await asyncio.sleep(publish_retry_s)
                 return
         await message.ack()
+        if metrics is not None:
+            metrics.request_handled(
+                record.topic, decision.client_id, decision.outcome, time.monotonic() - started
+            )
+            if not decision.audit_written:
+                metrics.audit_write_failures.inc()

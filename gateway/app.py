@@ -25,13 +25,14 @@ from gateway.domain.letters import DmsEvent
 from gateway.domain.rate_limit import RateLimiter
 from gateway.domain.requests import RegistrationNumberPolicy
 from gateway.health import Readiness
+from gateway.metrics import Metrics
+from gateway.operations import build_operations
 from gateway.services.ingest import IngestResult, ingest_events
 from gateway.services.status_requests import RateLimits, StatusRequestService
 from gateway.settings import SaslMechanism, SecurityProtocol, Settings
 from gateway.store.migrate import upgrade_to_head
 from gateway.store.sql import SqlUnitOfWork, create_engine
-from gateway.xmlcodec.dms import DmsCodec
-from gateway.xmlcodec.egov import StatusCodec
+from gateway.xmlcodec.loading import load_codecs
 from producers.acceptance_notices import AcceptanceNoticeRelay
 from producers.dead_letters import DeadLetterPublisher
 from producers.kafka_producer import KafkaProducer
@@ -126,20 +127,17 @@ class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.readiness = Readiness()
+        self.readiness.fail("startup", "starting")
+        self.metrics = Metrics(known_clients=settings.egov_clients | settings.callcenter_clients)
         self.engine = create_engine(settings.database_url)
         self.hasher = IdentifierHasher(settings.identifier_hash_key.get_secret_value().encode())
-        self.dms_codec = DmsCodec(
-            max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth
-        )
-        self.status_codec = StatusCodec(
-            max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth
-        )
+        self.dms_codec, self.status_codec = load_codecs(settings)  # SchemasUnavailable if not
         self.producer = KafkaProducer(kafka_connection(settings))
         self.broker = KafkaBroker(
             settings.bootstrap_servers,
             security=_faststream_security(settings),
             allow_auto_create_topics=False,  # topics are created by ensure_topics or by ops
-            graceful_timeout=15.0,
+            graceful_timeout=settings.shutdown_timeout_s * 0.6,  # in-flight handlers, then cancel
             logger=logging.getLogger("gateway.kafka"),  # our JSON lines, not FastStream's format
         )
         self.notices = AcceptanceNoticeRelay(
@@ -177,6 +175,7 @@ class Gateway:
                 self.dms_codec,
                 self.store_events,
                 DeadLetterPublisher(self.producer, settings.topic_dead_letters),
+                metrics=self.metrics,
             ),
         )
         subscribe_status_requests(
@@ -186,6 +185,20 @@ class Gateway:
             service=self.status_service,
             replies=ReplyPublisher(self.producer),
             publish_retry_s=settings.retry_backoff_initial_s,
+            metrics=self.metrics,
+        )
+        self.operations = build_operations(
+            settings,
+            self.readiness,
+            self.metrics,
+            self.engine,
+            kafka_connection(settings),
+            {topic: channel.name for topic, channel in request_channels(settings).items()},
+            topics=(
+                *settings.dms_topics,
+                settings.topic_egov_requests,
+                settings.topic_callcenter_requests,
+            ),
         )
         self._background: list[asyncio.Task[None]] = []
 
@@ -210,12 +223,14 @@ class Gateway:
 
     async def start(self) -> None:
         log.info("starting gateway", extra={"topic": ",".join(self.settings.all_topics)})
+        await self.operations.start()  # live at once; ready once everything below has started
         await upgrade_to_head(self.engine)
         if self.settings.create_topics:
             await ensure_topics(self.settings, self.settings.all_topics)
         await self.producer.start()
         await self.broker.start()
         self._background.append(asyncio.create_task(self.notices.run_forever()))
+        self.readiness.ok("startup")
         log.info(
             "gateway listening on %s (store: %s)",
             self.settings.bootstrap_servers,
@@ -223,6 +238,8 @@ class Gateway:
         )
 
     async def stop(self) -> None:
+        self.readiness.fail("shutdown", "stopping")
+        await self.operations.stop_probes()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -230,6 +247,7 @@ class Gateway:
         await self.broker.stop()
         await self.producer.stop()
         await self.engine.dispose()
+        await self.operations.stop()
         log.info("gateway stopped")
 
 

@@ -137,7 +137,7 @@ class Histogram(_Family):
             for bound, cumulative in zip(self.buckets, counts, strict=True):
                 le = (("le", _number(bound)),)
                 lines.append(f"{self.name}_bucket{_labels(key, le)} {cumulative}")
-            lines.append(f'{self.name}_bucket{_labels(key, (("le", "+Inf"),))} {int(n)}')
+            lines.append(f"{self.name}_bucket{_labels(key, (('le', '+Inf'),))} {int(n)}")
             lines.append(f"{self.name}_sum{_labels(key)} {_number(total)}")
             lines.append(f"{self.name}_count{_labels(key)} {int(n)}")
         return lines

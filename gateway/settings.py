@@ -105,6 +105,35 @@ class Settings(BaseSettings):
     retry_backoff_max_s: float = 10.0
     reply_timeout_s: float = 10.0
 
+    # --- operations ---------------------------------------------------------------------
+    http_host: str = Field(
+        default="127.0.0.1",
+        description="Address of the health/metrics/reports HTTP server (0.0.0.0 in containers)",
+    )
+    http_port: int = Field(
+        default=8080, ge=0, le=65535, description="Port of that server; 0 = an ephemeral port"
+    )
+    probe_interval_s: float = Field(
+        default=5.0, gt=0, description="Seconds between readiness probes (broker, database, lag)"
+    )
+    probe_timeout_s: float = Field(
+        default=3.0, gt=0, description="A probe not answered within this is a failed probe"
+    )
+    max_ready_lag: int = Field(
+        default=10_000,
+        ge=0,
+        description="Not ready while the consumer group's total lag is above this many records",
+    )
+    shutdown_timeout_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="On SIGTERM: finish in-flight work and exit within this many seconds",
+    )
+    schemas_dir: Path | None = Field(
+        default=None,
+        description="Directory with the XSDs (dms/..., egov/...); unset = the source tree's schemas/",
+    )
+
     @model_validator(mode="after")
     def _security_is_complete(self) -> Settings:
         if self.kafka_security_protocol is SecurityProtocol.SASL_SSL and not (

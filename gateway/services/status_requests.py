@@ -60,6 +60,8 @@ class Decision:
     reply: bytes | None = None  # None: nothing may be published
     reply_topic: str | None = None
     key: str | None = None
+    client_id: str | None = None  # as the request claims it (for metrics; None if unreadable)
+    audit_written: bool = True  # False: the audit record could not be written
 
 
 @dataclass
@@ -89,13 +91,14 @@ class StatusRequestService:
         request_hash = hashlib.sha256(raw).hexdigest()
         channel = self._channels[delivery.topic]
         header, registration, result = self._evaluate(raw, channel)
+        client_id = header.client_id if header is not None else None
 
         if delivery.reply_to not in channel.allowed_reply_topics:
             log.warning("refused reply topic %r on %s", delivery.reply_to, delivery.topic)
-            await self._audit_only(
+            audited = await self._audit_only(
                 header, delivery, request_hash, registration, REPLY_TOPIC_REFUSED, received_at
             )
-            return Decision(REPLY_TOPIC_REFUSED)
+            return Decision(REPLY_TOPIC_REFUSED, client_id=client_id, audit_written=audited)
 
         earlier: StoredReply | None = None
         try:
@@ -105,7 +108,7 @@ class StatusRequestService:
                     if earlier is not None and earlier.request_hash == request_hash:
                         # Redelivery of a request already answered: the very same reply again.
                         return Decision(
-                            "REDELIVERED", earlier.reply, delivery.reply_to, registration
+                            "REDELIVERED", earlier.reply, delivery.reply_to, registration, client_id
                         )
                     if earlier is not None:
                         result = FaultView(Fault.INVALID_REQUEST, "message id already used")
@@ -130,9 +133,14 @@ class StatusRequestService:
             unavailable = FaultView(Fault.TEMPORARILY_UNAVAILABLE)
             reply = self._codec.encode_reply(header, request_hash, unavailable)
             return Decision(
-                Fault.TEMPORARILY_UNAVAILABLE.value, reply, delivery.reply_to, registration
+                Fault.TEMPORARILY_UNAVAILABLE.value,
+                reply,
+                delivery.reply_to,
+                registration,
+                client_id,
+                audit_written=False,
             )
-        return Decision(outcome, reply, delivery.reply_to, registration)
+        return Decision(outcome, reply, delivery.reply_to, registration, client_id)
 
     def _evaluate(
         self, raw: bytes, channel: RequestChannel
@@ -226,7 +234,7 @@ class StatusRequestService:
         registration: str | None,
         outcome: str,
         received_at: datetime,
-    ) -> None:
+    ) -> bool:
         entry = self._audit_entry(
             header, delivery, request_hash, registration, outcome, received_at, None
         )
@@ -236,3 +244,5 @@ class StatusRequestService:
                 await uow.commit()
         except Exception:
             log.exception("audit write failed for a refused request")
+            return False
+        return True

@@ -59,7 +59,11 @@ class ReportData:
 
 
 async def report_data(
-    engine: AsyncEngine, start: datetime, end: datetime, start_day: date, end_day: date,
+    engine: AsyncEngine,
+    start: datetime,
+    end: datetime,
+    start_day: date,
+    end_day: date,
     as_of: date,
 ) -> ReportData:
     """Requests received in [start, end); letters registered in [start_day, end_day); letters

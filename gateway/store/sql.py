@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import Table, TextClause, any_, bindparam, event, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -36,6 +36,44 @@ from gateway.store.tables import (
 # SQLite and PostgreSQL both speak INSERT .. ON CONFLICT, through their own dialect constructs.
 _INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 _CHUNK = 500  # keeps IN (...) lists and multi-row inserts within every driver's limits
+_PG = postgresql.dialect()
+
+
+def _pg_any(column: Any) -> Any:
+    """`column = ANY(:values)`: one array parameter, one cached statement, any list length."""
+    return column == any_(bindparam("values", type_=postgresql.ARRAY(column.type)))
+
+
+def _pg_unnest_insert(table: Table, suffix: str = "") -> TextClause:
+    """PostgreSQL: a whole batch in one statement, one array parameter per column
+    (INSERT .. SELECT FROM unnest(..)), instead of one executemany row per record."""
+    quote = _PG.identifier_preparer.quote
+    columns = [c for c in table.c if c.autoincrement is not True]
+    names = ", ".join(quote(c.name) for c in columns)
+    arrays = ", ".join(f"CAST(:{c.name} AS {c.type.compile(dialect=_PG)}[])" for c in columns)
+    return text(
+        f"INSERT INTO {quote(table.name)} ({names}) SELECT * FROM unnest({arrays}) {suffix}"
+    ).bindparams(*(bindparam(c.name, type_=postgresql.ARRAY(c.type)) for c in columns))
+
+
+def _pg_upsert_sql(table: Table) -> TextClause:
+    quote = _PG.identifier_preparer.quote
+    keys = [c.name for c in table.primary_key.columns]
+    updates = ", ".join(
+        f"{quote(c.name)} = EXCLUDED.{quote(c.name)}" for c in table.c if c.name not in keys
+    )
+    conflict = ", ".join(quote(k) for k in keys)
+    return _pg_unnest_insert(table, f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}")
+
+
+def _as_arrays(table: Table, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {c.name: [row[c.name] for row in rows] for c in table.c if c.name in rows[0]}
+
+
+_PG_SAVE_LETTERS = _pg_upsert_sql(letters)
+_PG_ADD_HISTORY = _pg_unnest_insert(letter_history, "ON CONFLICT DO NOTHING")
+# A plain insert: a concurrent duplicate must fail the transaction, not pass silently.
+_PG_MARK_PROCESSED = _pg_unnest_insert(processed_events)
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -128,8 +166,13 @@ class SqlLetterRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
         self._insert = _INSERT[connection.dialect.name]
+        self._pg = connection.dialect.name == "postgresql"
 
     async def processed(self, event_ids: Collection[UUID]) -> set[UUID]:
+        if self._pg:
+            query = select(processed_events.c.event_id).where(_pg_any(processed_events.c.event_id))
+            values = [str(i) for i in event_ids]
+            return {UUID(v) for v in await self._conn.scalars(query, {"values": values})}
         found: set[UUID] = set()
         for chunk in _chunks([str(i) for i in event_ids]):
             query = select(processed_events.c.event_id).where(
@@ -140,6 +183,12 @@ class SqlLetterRepository:
 
     async def get_many(self, numbers: Collection[str]) -> dict[str, Letter]:
         found: dict[str, Letter] = {}
+        if self._pg:
+            query = select(letters).where(_pg_any(letters.c.registration_number))
+            result = await self._conn.execute(query, {"values": list(numbers)})
+            for row in result.mappings():
+                found[row["registration_number"]] = _letter_from_row(row)
+            return found
         for chunk in _chunks(list(numbers)):
             query = select(letters).where(letters.c.registration_number.in_(chunk))
             for row in (await self._conn.execute(query)).mappings():
@@ -157,6 +206,9 @@ class SqlLetterRepository:
 
     async def save(self, changed: Collection[Letter]) -> None:
         rows = [_letter_row(letter) for letter in changed]
+        if self._pg and rows:
+            await self._conn.execute(_PG_SAVE_LETTERS, _as_arrays(letters, rows))
+            return
         for chunk in _chunks(rows):
             statement = self._insert(letters)
             key = letters.c.registration_number.name
@@ -177,11 +229,17 @@ class SqlLetterRepository:
             }
             for number, e in entries
         ]
+        if self._pg and rows:
+            await self._conn.execute(_PG_ADD_HISTORY, _as_arrays(letter_history, rows))
+            return
         for chunk in _chunks(rows):
             await self._conn.execute(self._insert(letter_history).on_conflict_do_nothing(), chunk)
 
     async def mark_processed(self, events: Iterable[tuple[UUID, str]]) -> None:
         rows = [{"event_id": str(i), "registration_number": n} for i, n in events]
+        if self._pg and rows:
+            await self._conn.execute(_PG_MARK_PROCESSED, _as_arrays(processed_events, rows))
+            return
         for chunk in _chunks(rows):
             # A plain insert: a concurrent duplicate must fail the transaction, not pass silently.
             await self._conn.execute(insert(processed_events), chunk)

@@ -1,0 +1,291 @@
+"""The control report: requests by channel, client and outcome; reply times; letters by status
+and department; overdue letters. One structure, three renderings: a table, CSV and JSON.
+
+Definitions (also in the README):
+- requests: audit rows whose received_at falls in the period;
+- reply time: replied_at - received_at of the requests that got a reply (reply_hash set);
+  median and p95 by linear interpolation between the closest ranks (as PostgreSQL's
+  percentile_cont and numpy's default);
+- letters: registered (registration_date) in the period, by their current status/department;
+- overdue: letters registered before the period's end whose due date is before `as_of`
+  (the day after the period, or today if that is earlier) and whose current status is neither
+  answered nor closed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.periods import Period
+from gateway.store.reports import ReportData, report_data
+
+NO_DEPARTMENT = "(unassigned)"
+NO_STATUS = "(none)"
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = fraction * (len(ordered) - 1)
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def build_report(
+    data: ReportData, period: Period, as_of: date, roles: Mapping[str, str]
+) -> dict[str, Any]:
+    """`roles`: request topic -> channel name (egov, callcenter)."""
+    requests = sorted(
+        (
+            {
+                "channel": roles.get(r.request_topic, r.request_topic),
+                "request_topic": r.request_topic,
+                "client": r.client_id,
+                "outcome": r.outcome,
+                "count": r.count,
+            }
+            for r in data.requests
+        ),
+        key=lambda r: (r["channel"], r["client"], r["outcome"]),
+    )
+    by_outcome: dict[str, int] = defaultdict(int)
+    for r in data.requests:
+        by_outcome[r.outcome] += r.count
+
+    times_by_topic: dict[str, list[float]] = defaultdict(list)
+    for t in data.reply_times:
+        times_by_topic[t.request_topic].append(t.seconds)
+    all_times = [t.seconds for t in data.reply_times]
+
+    def timing(values: Sequence[float]) -> dict[str, Any]:
+        return {
+            "count": len(values),
+            "median_s": _round(percentile(values, 0.5)),
+            "p95_s": _round(percentile(values, 0.95)),
+        }
+
+    overdue_by_department: dict[tuple[str, str | None], list[Any]] = defaultdict(list)
+    for letter in data.overdue:  # ordered by due date: the first of each group is the oldest
+        code = letter.department_code or NO_DEPARTMENT
+        overdue_by_department[(code, letter.department_name)].append(letter)
+
+    return {
+        "period": {
+            "label": period.label,
+            "from": period.start.isoformat(),
+            "to": period.last_day.isoformat(),
+            "overdue_as_of": as_of.isoformat(),
+        },
+        "requests": {
+            "total": sum(r.count for r in data.requests),
+            "by_outcome": dict(sorted(by_outcome.items())),
+            "by_channel_client_outcome": requests,
+        },
+        "reply_time": {
+            **timing(all_times),
+            "by_channel": [
+                {"channel": roles.get(topic, topic), "request_topic": topic, **timing(values)}
+                for topic, values in sorted(times_by_topic.items())
+            ],
+        },
+        "letters": {
+            "total": sum(c.count for c in data.letters_by_status),
+            "by_status": dict(
+                sorted((c.key or NO_STATUS, c.count) for c in data.letters_by_status)
+            ),
+            "by_department": sorted(
+                (
+                    {"department": c.key or NO_DEPARTMENT, "name": c.name, "count": c.count}
+                    for c in data.letters_by_department
+                ),
+                key=lambda d: d["department"],
+            ),
+        },
+        "overdue": {
+            "total": len(data.overdue),
+            "by_department": [
+                {
+                    "department": code,
+                    "name": name,
+                    "count": len(group),
+                    "oldest": group[0].registration_number,
+                    "oldest_due_date": group[0].due_date.isoformat(),
+                    "oldest_days_overdue": (as_of - group[0].due_date).days,
+                }
+                for (code, name), group in sorted(overdue_by_department.items())
+            ],
+        },
+    }
+
+
+def overdue_as_of(period: Period, today: date) -> date:
+    return min(period.end, today)
+
+
+async def control_report(
+    engine: AsyncEngine, period: Period, today: date, roles: Mapping[str, str]
+) -> dict[str, Any]:
+    as_of = overdue_as_of(period, today)
+    data = await report_data(
+        engine, period.start_at, period.end_at, period.start, period.end, as_of
+    )
+    return build_report(data, period, as_of, roles)
+
+
+# ---- renderings ------------------------------------------------------------------------
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    cells = [[("-" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
+    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in cells)]
+
+
+def render_table(report: Mapping[str, Any]) -> str:
+    p, req, rt = report["period"], report["requests"], report["reply_time"]
+    out = [
+        f"Control report {p['label']}: {p['from']} .. {p['to']}",
+        "",
+        f"Requests: {req['total']}",
+    ]
+    out += _table(
+        ("channel", "client", "outcome", "count"),
+        [
+            (r["channel"], r["client"], r["outcome"], r["count"])
+            for r in req["by_channel_client_outcome"]
+        ],
+    )
+    out += ["", "Reply time (s)"]
+    out += _table(
+        ("channel", "replies", "median", "p95"),
+        [("all", rt["count"], rt["median_s"], rt["p95_s"])]
+        + [(c["channel"], c["count"], c["median_s"], c["p95_s"]) for c in rt["by_channel"]],
+    )
+    letters = report["letters"]
+    out += ["", f"Letters registered: {letters['total']}"]
+    out += _table(("status", "count"), list(letters["by_status"].items()))
+    out += [""]
+    out += _table(
+        ("department", "name", "count"),
+        [(d["department"], d["name"], d["count"]) for d in letters["by_department"]],
+    )
+    overdue = report["overdue"]
+    out += ["", f"Overdue on {p['overdue_as_of']}: {overdue['total']}"]
+    out += _table(
+        ("department", "name", "count", "oldest", "due", "days over"),
+        [
+            (
+                d["department"],
+                d["name"],
+                d["count"],
+                d["oldest"],
+                d["oldest_due_date"],
+                d["oldest_days_overdue"],
+            )
+            for d in overdue["by_department"]
+        ],
+    )
+    return "\n".join(out) + "\n"
+
+
+CSV_COLUMNS = (
+    "section",
+    "channel",
+    "client",
+    "outcome",
+    "status",
+    "department",
+    "measure",
+    "value",
+)
+
+
+def render_csv(report: Mapping[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, CSV_COLUMNS, restval="", lineterminator="\n")
+    writer.writeheader()
+    period = report["period"]["label"]
+    writer.writerow({"section": "period", "measure": "label", "value": period})
+    for r in report["requests"]["by_channel_client_outcome"]:
+        writer.writerow(
+            {
+                "section": "requests",
+                "channel": r["channel"],
+                "client": r["client"],
+                "outcome": r["outcome"],
+                "measure": "count",
+                "value": r["count"],
+            }
+        )
+    rt = report["reply_time"]
+    for channel, row in [("all", rt), *((c["channel"], c) for c in rt["by_channel"])]:
+        for measure in ("count", "median_s", "p95_s"):
+            value = row[measure]
+            writer.writerow(
+                {
+                    "section": "reply_time",
+                    "channel": channel,
+                    "measure": measure,
+                    "value": "" if value is None else value,
+                }
+            )
+    for status, n in report["letters"]["by_status"].items():
+        writer.writerow(
+            {"section": "letters_by_status", "status": status, "measure": "count", "value": n}
+        )
+    for d in report["letters"]["by_department"]:
+        writer.writerow(
+            {
+                "section": "letters_by_department",
+                "department": d["department"],
+                "measure": "count",
+                "value": d["count"],
+            }
+        )
+    for d in report["overdue"]["by_department"]:
+        for measure in ("count", "oldest", "oldest_due_date", "oldest_days_overdue"):
+            writer.writerow(
+                {
+                    "section": "overdue",
+                    "department": d["department"],
+                    "measure": measure,
+                    "value": d[measure],
+                }
+            )
+    return buffer.getvalue()
+
+
+async def run_report(settings: Any, period: Period, csv_path: str | None, today: date) -> int:
+    """`python -m gateway report`: read the store, print the table, optionally write CSV."""
+    from gateway.app import request_channels
+    from gateway.store.sql import create_engine
+
+    engine = create_engine(settings.database_url)
+    try:
+        roles = {topic: ch.name for topic, ch in request_channels(settings).items()}
+        report = await control_report(engine, period, today, roles)
+    finally:
+        await engine.dispose()
+    print(render_table(report), end="")
+    if csv_path:
+        with open(csv_path, "w", encoding="utf-8", newline="") as file:
+            file.write(render_csv(report))
+        print(f"CSV written to {csv_path}")
+    return 0

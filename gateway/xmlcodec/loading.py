@@ -1,0 +1,27 @@
+"""Build both codecs from settings, turning any failure to load the XSDs into one error that the
+command line reports on /health/ready instead of dying before anyone can ask why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.xmlcodec.dms import DmsCodec
+from gateway.xmlcodec.egov import StatusCodec
+
+
+class SchemasUnavailable(RuntimeError):
+    """The XSDs could not be read or compiled."""
+
+
+def load_codecs(settings: Any) -> tuple[DmsCodec, StatusCodec]:
+    limits = {"max_bytes": settings.xml_max_bytes, "max_depth": settings.xml_max_depth}
+    try:
+        return (
+            DmsCodec(settings.schemas_dir, **limits),
+            StatusCodec(settings.schemas_dir, **limits),
+        )
+    except Exception as exc:  # noqa: BLE001 - OSError, lxml and xmlschema parse errors alike
+        where = settings.schemas_dir or "the default schemas/ directory"
+        raise SchemasUnavailable(
+            f"XSDs failed to load from {where}: {type(exc).__name__}: {str(exc)[:300]}"
+        ) from exc

@@ -14,7 +14,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from gateway.metrics import Metrics
-from gateway.services.status_requests import Delivery, StatusRequestService
+from gateway.services.audited_requests import AuditedRequestHandler, Delivery
 from producers.replies import ReplyPublisher
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def subscribe_status_requests(
     topics: Sequence[str],
     *,
     group_id: str,
-    service: StatusRequestService,
+    service: AuditedRequestHandler,
     replies: ReplyPublisher,
     publish_retry_s: float,
     metrics: Metrics | None = None,

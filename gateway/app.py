@@ -27,8 +27,9 @@ from gateway.domain.requests import RegistrationNumberPolicy
 from gateway.health import Readiness
 from gateway.metrics import Metrics
 from gateway.operations import build_operations
+from gateway.services.audited_requests import AuditedRequestHandler
 from gateway.services.ingest import IngestResult, ingest_events
-from gateway.services.status_requests import RateLimits, StatusRequestService
+from gateway.services.status_requests import RateLimits, StatusRequests
 from gateway.settings import SaslMechanism, SecurityProtocol, Settings
 from gateway.store.migrate import upgrade_to_head
 from gateway.store.sql import SqlUnitOfWork, create_engine
@@ -147,24 +148,27 @@ class Gateway:
             self.status_codec.encode_notice,
             utc_now,
         )
-        self.status_service = StatusRequestService(
-            channels=request_channels(settings),
-            codec=self.status_codec,
-            numbers=RegistrationNumberPolicy(settings.registration_number_pattern),
-            hasher=self.hasher,
-            limits=RateLimits(
-                per_user=RateLimiter(
-                    settings.rate_limit_per_user_per_minute / 60.0,
-                    burst=max(1, settings.rate_limit_per_user_per_minute / 6),
+        self.status_service = AuditedRequestHandler(
+            StatusRequests(
+                channels=request_channels(settings),
+                codec=self.status_codec,
+                numbers=RegistrationNumberPolicy(settings.registration_number_pattern),
+                hasher=self.hasher,
+                limits=RateLimits(
+                    per_user=RateLimiter(
+                        settings.rate_limit_per_user_per_minute / 60.0,
+                        burst=max(1, settings.rate_limit_per_user_per_minute / 6),
+                    ),
+                    per_client=RateLimiter(
+                        settings.rate_limit_per_client_per_second,
+                        burst=settings.rate_limit_per_client_per_second,
+                    ),
                 ),
-                per_client=RateLimiter(
-                    settings.rate_limit_per_client_per_second,
-                    burst=settings.rate_limit_per_client_per_second,
-                ),
+                now=utc_now,
+                monotonic=time.monotonic,
             ),
-            uow_factory=self.unit_of_work,
-            now=utc_now,
-            monotonic=time.monotonic,
+            self.unit_of_work,
+            utc_now,
         )
         subscribe_dms_events(
             self.broker,

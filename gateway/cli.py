@@ -1,4 +1,4 @@
-"""Command line: `python -m gateway run|ask|simulate-dms|rebuild`."""
+"""Command line: `python -m gateway run|ask|simulate-dms|rebuild|report|asyncapi`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ import contextlib
 import logging
 import signal
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from gateway.logs import configure_logging
 from gateway.settings import PROJECT_ROOT, Settings
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
 
 log = logging.getLogger("gateway")
 LOCAL_KAFKA_DIR = PROJECT_ROOT / "var" / "kafka"
@@ -52,6 +56,19 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DATABASE_URL",
         help="the empty store to fill (default: GATEWAY_DATABASE_URL)",
     )
+
+    report = commands.add_parser(
+        "report", help="control report: requests, reply times, letters, overdue letters"
+    )
+    when = report.add_mutually_exclusive_group(required=True)
+    when.add_argument("--period", help="YYYY-MM, YYYY-Qn or YYYY")
+    when.add_argument("--from", dest="date_from", metavar="DATE", help="first day, YYYY-MM-DD")
+    report.add_argument("--to", dest="date_to", metavar="DATE", help="last day (with --from)")
+    report.add_argument("--csv", metavar="FILE", help="also write the figures as CSV")
+
+    asyncapi = commands.add_parser("asyncapi", help="write (or --check) docs/asyncapi.json")
+    asyncapi.add_argument("--check", action="store_true", help="fail if the file is not current")
+    asyncapi.add_argument("--output", default=None, help="where to write (default: docs/)")
     return parser
 
 
@@ -73,12 +90,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gateway.rebuild import rebuild
 
         return asyncio.run(rebuild(settings, args.into))
+    if args.command == "report":
+        return _report(settings, args)
+    if args.command == "asyncapi":
+        from gateway.asyncapi import asyncapi_command
+
+        return asyncapi_command(check=args.check, output=args.output)
     raise AssertionError(args.command)
+
+
+def _report(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from gateway.periods import PeriodError, period_from
+    from gateway.reporting import run_report
+
+    try:
+        period = period_from(args.period, args.date_from, args.date_to)
+    except PeriodError as exc:
+        print(f"report: {exc}")
+        return 2
+    return asyncio.run(run_report(settings, period, args.csv, datetime.now(UTC).date()))
 
 
 async def _run(settings: Settings) -> int:
     from gateway import local_kafka
-    from gateway.app import running
 
     started_broker = False
     if settings.uses_local_kafka and not local_kafka.is_running(LOCAL_KAFKA_DIR):
@@ -91,11 +127,50 @@ async def _run(settings: Settings) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with running(settings):
-            await stop.wait()
-            log.info("shutting down")
+        return await _serve_until(stop, settings)
     finally:
         if started_broker:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(local_kafka.stop, LOCAL_KAFKA_DIR)
-    return 0
+
+
+async def _serve_until(stop: asyncio.Event, settings: Settings) -> int:
+    """Run until `stop` is set (SIGTERM/SIGINT), then stop taking messages, let in-flight work
+    finish (or abandon it uncommitted) and return within GATEWAY_SHUTDOWN_TIMEOUT_S.
+    If the XSDs cannot be loaded, serve only /health (not ready, saying why) until stopped."""
+    from gateway.app import Gateway
+    from gateway.xmlcodec.loading import SchemasUnavailable
+
+    try:
+        gateway = Gateway(settings)
+    except SchemasUnavailable as exc:
+        log.error("not starting the consumers: %s", exc)
+        from gateway.operations import serve_unready
+
+        await serve_unready(settings, {"schemas": str(exc)}, stop)
+        return 0
+    starting = asyncio.create_task(gateway.start())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    try:
+        if not starting.done():
+            starting.cancel()  # stopped while starting
+            await asyncio.gather(starting, return_exceptions=True)
+        else:
+            starting.result()  # a failed start ends the process with its exception
+            await stopped
+        log.info("shutting down")
+    finally:
+        stopped.cancel()
+        clean = await _stop_within(gateway, settings.shutdown_timeout_s)
+    return 0 if clean else 1
+
+
+async def _stop_within(gateway: Gateway, timeout_s: float) -> bool:
+    try:
+        async with asyncio.timeout(timeout_s):
+            await gateway.stop()
+    except TimeoutError:
+        log.error("shutdown exceeded %.0f s; exiting anyway", timeout_s)
+        return False
+    return True

@@ -121,3 +121,18 @@ def build_operations(
             max_ready_lag=settings.max_ready_lag,
         )
     return Operations(server, probes)
+
+
+async def serve_unready(settings: Any, problems: Mapping[str, str], stop: asyncio.Event) -> None:
+    """Only the HTTP endpoints, permanently not ready with `problems`, until `stop` is set:
+    used when the gateway cannot be built (the XSDs failed to load), so the reason is visible
+    on /health/ready rather than only in a crash loop's last log line."""
+    readiness = Readiness()
+    for component, reason in problems.items():
+        readiness.fail(component, reason)
+    operations = build_operations(settings, readiness, Metrics(), None, None, {})
+    await operations.start()
+    try:
+        await stop.wait()
+    finally:
+        await operations.stop()

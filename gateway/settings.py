@@ -131,7 +131,7 @@ class Settings(BaseSettings):
     )
     schemas_dir: Path | None = Field(
         default=None,
-        description="Directory with the XSDs (dms/..., egov/...); unset = the source tree's schemas/",
+        description="Directory holding the XSDs (dms/, egov/); unset = the source tree's schemas/",
     )
 
     @model_validator(mode="after")

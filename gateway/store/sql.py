@@ -88,7 +88,16 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # Batch statements take whole arrays (= ANY(..), unnest(..)); a generic plan cached while
+    # a table was still small would keep seq-scanning it as it grows, so plan every execution.
+    connect_args = (
+        {"server_settings": {"plan_cache_mode": "force_custom_plan"}}
+        if url.startswith("postgresql+asyncpg")
+        else {}
+    )
+    return create_async_engine(
+        url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args
+    )
 
 
 def _chunks(items: list[Any]) -> Iterable[list[Any]]:

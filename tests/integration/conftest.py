@@ -52,6 +52,9 @@ def settings_for(bootstrap: str, database_url: str, **overrides: object) -> Sett
         "topic_partitions": 3,
         "retry_backoff_initial_s": 0.05,
         "retry_backoff_max_s": 0.5,
+        "http_host": "127.0.0.1",  # loopback only, and an ephemeral port: gateways run side by side
+        "http_port": 0,
+        "probe_interval_s": 0.5,
         **topics,
         **overrides,
     }

@@ -1,0 +1,1 @@
+"""Fault injection on the real broker and real PostgreSQL, against the gateway as a process."""

@@ -1,0 +1,62 @@
+"""Readiness probes against things that are not there: a closed port, an unopenable database."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from gateway.health import Readiness
+from gateway.metrics import Metrics
+from gateway.probes import BROKER, DATABASE_PING, Probes
+from gateway.store.sql import create_engine
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the block ends: nothing listens there
+
+
+async def test_an_unreachable_broker_and_database_both_show_as_problems(tmp_path: Path):
+    readiness = Readiness()
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    probes = Probes(
+        {"bootstrap_servers": f"127.0.0.1:{_closed_port()}"},
+        engine,
+        readiness,
+        Metrics(),
+        group_id="g",
+        topics=("t",),
+        interval_s=0.1,
+        timeout_s=1.0,
+        max_ready_lag=10,
+    )
+    try:
+        await probes.probe_once()
+    finally:
+        await engine.dispose()
+    assert readiness.problems[BROKER].startswith("broker unreachable")
+    assert readiness.problems[DATABASE_PING].startswith("database unreachable")
+
+
+async def test_a_reachable_database_clears_its_problem(tmp_path: Path):
+    readiness = Readiness()
+    readiness.fail(DATABASE_PING, "database unreachable: earlier")
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    probes = Probes(
+        {"bootstrap_servers": f"127.0.0.1:{_closed_port()}"},
+        engine,
+        readiness,
+        Metrics(),
+        group_id="g",
+        topics=("t",),
+        interval_s=0.1,
+        timeout_s=1.0,
+        max_ready_lag=10,
+    )
+    try:
+        await probes.probe_once()
+    finally:
+        await engine.dispose()
+    assert DATABASE_PING not in readiness.problems
+    assert BROKER in readiness.problems

@@ -63,6 +63,12 @@ class DmsEventIngestion:
         return result
 
 
+async def _raw_bodies(message: KafkaMessage) -> object:
+    """The handler reads `message.raw_message` itself; FastStream's default decoder would build
+    a message object per record and try json.loads on every XML body, for nothing."""
+    return message.body
+
+
 def subscribe_dms_events(
     broker: KafkaBroker,
     topics: Sequence[str],
@@ -76,6 +82,7 @@ def subscribe_dms_events(
         group_id=group_id,
         batch=True,
         max_records=max_records,
+        decoder=_raw_bodies,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,  # commit only after the batch's effect is durable
         no_reply=True,

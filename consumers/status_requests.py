@@ -1,5 +1,6 @@
-"""Entry point for status requests: hand the bytes to the use case, publish its reply to the
-allowed reply topic, then commit the offset. FastStream's own reply mechanism is switched off
+"""Entry point for requests (status requests from the portal and the call center, partner
+requests): hand the bytes to the use case, publish its reply to the allowed reply topic, then
+commit the offset. FastStream's own reply mechanism is switched off
 (no_reply) because it would publish to whatever topic the requester names."""
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ def _header(message: KafkaMessage, name: str) -> str | None:
     return str(value) if value else None
 
 
-def subscribe_status_requests(
+def subscribe_requests(
     broker: KafkaBroker,
     topics: Sequence[str],
     *,
+    title: str,
+    description: str,
     group_id: str,
     service: AuditedRequestHandler,
     replies: ReplyPublisher,
@@ -41,8 +44,8 @@ def subscribe_status_requests(
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,  # commit only once the reply is on the reply topic
         no_reply=True,
-        title="status-requests",
-        description="Status requests from the e-government bus and the call center.",
+        title=title,
+        description=description,
     )
     async def on_status_request(message: KafkaMessage) -> None:
         record = message.raw_message

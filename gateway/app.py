@@ -18,7 +18,7 @@ from faststream.security import BaseSecurity, SASLScram256, SASLScram512
 
 from consumers.dms_events import DmsEventIngestion, subscribe_dms_events
 from consumers.retry import until_stored
-from consumers.status_requests import subscribe_status_requests
+from consumers.status_requests import subscribe_requests
 from gateway.domain.access import RequestChannel, Role
 from gateway.domain.identity import IdentifierHasher
 from gateway.domain.letters import DmsEvent
@@ -34,9 +34,10 @@ from gateway.settings import SaslMechanism, SecurityProtocol, Settings
 from gateway.store.migrate import upgrade_to_head
 from gateway.store.sql import SqlUnitOfWork, create_engine
 from gateway.xmlcodec.loading import load_codecs
-from producers.acceptance_notices import AcceptanceNoticeRelay
+from producers.acceptance_notices import AcceptanceNoticeOutbox
 from producers.dead_letters import DeadLetterPublisher
 from producers.kafka_producer import KafkaProducer
+from producers.outbox_relay import OutboxRelay
 from producers.replies import ReplyPublisher
 
 log = logging.getLogger(__name__)
@@ -141,11 +142,12 @@ class Gateway:
             graceful_timeout=settings.shutdown_timeout_s * 0.6,  # in-flight handlers, then cancel
             logger=logging.getLogger("gateway.kafka"),  # our JSON lines, not FastStream's format
         )
-        self.notices = AcceptanceNoticeRelay(
+        self.notices = OutboxRelay(
             self.producer,
-            settings.topic_acceptance_notices,
+            AcceptanceNoticeOutbox(
+                settings.topic_acceptance_notices, self.status_codec.encode_notice
+            ),
             self.unit_of_work,
-            self.status_codec.encode_notice,
             utc_now,
         )
         self.status_service = AuditedRequestHandler(
@@ -182,9 +184,11 @@ class Gateway:
                 metrics=self.metrics,
             ),
         )
-        subscribe_status_requests(
+        subscribe_requests(
             self.broker,
             [settings.topic_egov_requests, settings.topic_callcenter_requests],
+            title="status-requests",
+            description="Status requests from the e-government bus and the call center.",
             group_id=settings.consumer_group,
             service=self.status_service,
             replies=ReplyPublisher(self.producer),

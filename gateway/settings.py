@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     registration_number_pattern: str = r"[A-Z]{2,5}-[0-9]{4}-[0-9]{4,8}"
     rate_limit_per_user_per_minute: int = 30
     rate_limit_per_client_per_second: int = 500
+    partners_file: Path | None = Field(
+        default=None,
+        description="TOML registry of partner agencies (see deploy/partners.example.toml)",
+    )
+    partner_batch_max_items: int = Field(
+        default=50, description="Most letters a partner may ask about in one batch request"
+    )
 
     # --- store --------------------------------------------------------------------------
     database_url: str = Field(

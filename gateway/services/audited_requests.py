@@ -122,9 +122,7 @@ class AuditedRequestHandler:
             log.exception("store failed while answering; replying TEMPORARILY_UNAVAILABLE")
             unavailable = FaultView(Fault.TEMPORARILY_UNAVAILABLE)
             reply = self._kind.encode(header, request_hash, unavailable)
-            return Decision(
-                unavailable.code.value, reply, delivery.reply_to, number, client, False
-            )
+            return Decision(unavailable.code.value, reply, delivery.reply_to, number, client, False)
         return Decision(outcome, reply, delivery.reply_to, number, client)
 
     def _entry(

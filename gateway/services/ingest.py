@@ -15,6 +15,7 @@ from gateway.domain.letters import (
     Letter,
     LetterRegistered,
 )
+from gateway.domain.partners import StatusChangeNotification
 from gateway.services.unit_of_work import UnitOfWork
 
 
@@ -32,10 +33,12 @@ async def ingest_events(
     now: Callable[[], datetime],
     *,
     queue_notices: bool = True,
+    notify_partners: frozenset[str] = frozenset(),
 ) -> IngestResult:
     """Apply new events, ignore already processed ones; commit once for the whole batch.
 
     `queue_notices` is off when replaying history (rebuild): notices went out the first time.
+    `notify_partners`: codes of partners told of every status change of letters they forwarded.
     """
     async with uow:
         already = await uow.letters.processed({e.event_id for e in events})
@@ -67,9 +70,46 @@ async def ingest_events(
         ]
         if notices:
             await uow.notices.add(notices, now())
+        if queue_notices and notify_partners:
+            changes = await _partner_notifications(uow, before, after, new_events, notify_partners)
+            await uow.partners.queue_notifications(changes, now())
         await uow.commit()
     return IngestResult(
         applied=len(new_events),
         duplicates=len(events) - len(new_events),
         notices_queued=len(notices),
     )
+
+
+async def _partner_notifications(
+    uow: UnitOfWork,
+    before: dict[str, Letter],
+    after: dict[str, Letter],
+    new_events: list[DmsEvent],
+    partner_codes: frozenset[str],
+) -> list[StatusChangeNotification]:
+    """One notification per new history entry of a letter a notified partner forwarded to us.
+
+    When the registration (which names the partner) arrives after other events, the earlier
+    entries are notified then, so the partner misses no change.
+    """
+    by_letter: dict[str, list[HistoryEntry]] = {}
+    for event in new_events:
+        by_letter.setdefault(event.registration_number, []).append(HistoryEntry.of(event))
+    changes: list[StatusChangeNotification] = []
+    for number, entries in by_letter.items():
+        letter = after[number]
+        code = letter.forwarded_by_code
+        if code is None or code not in partner_codes:
+            continue
+        prior = before.get(number)
+        if prior is not None and not prior.is_registered:
+            entries = [*await uow.letters.history(number), *entries]
+        unique = {entry.sequence: entry for entry in entries}
+        changes += [
+            StatusChangeNotification(
+                code, number, letter.sender_reference, e.sequence, e.status, e.at, e.note
+            )
+            for _, e in sorted(unique.items())
+        ]
+    return changes

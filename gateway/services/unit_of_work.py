@@ -10,6 +10,7 @@ from typing import Protocol, Self
 from uuid import UUID
 
 from gateway.domain.letters import AcceptanceNotice, HistoryEntry, Letter
+from gateway.domain.partners import OutcomeReport, StatusChangeNotification
 
 
 class LetterRepository(Protocol):
@@ -62,10 +63,29 @@ class RequestJournal(Protocol):
     async def reply_for(self, client_id: str, message_id: str) -> StoredReply | None: ...
 
 
+class PartnerExchange(Protocol):
+    async def letters_by_sender_reference(
+        self, partner_code: str, references: Collection[str]
+    ) -> dict[str, Letter]: ...
+    async def add_report(self, report: OutcomeReport, now: datetime) -> None: ...
+    async def queue_notifications(
+        self, notifications: Collection[StatusChangeNotification], now: datetime
+    ) -> None:
+        """Queue; a change already queued for that partner stays queued once."""
+
+    async def pending_notifications(self, limit: int) -> list[StatusChangeNotification]:
+        """Oldest first, in sequence order per letter."""
+
+    async def mark_notified(
+        self, notifications: Collection[StatusChangeNotification], now: datetime
+    ) -> None: ...
+
+
 class UnitOfWork(Protocol):
     letters: LetterRepository
     notices: NoticeOutbox
     journal: RequestJournal
+    partners: PartnerExchange
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

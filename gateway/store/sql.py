@@ -8,7 +8,20 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
-from sqlalchemy import Table, TextClause, any_, bindparam, event, insert, select, text, update
+from sqlalchemy import (
+    Table,
+    TextClause,
+    and_,
+    any_,
+    bindparam,
+    event,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -23,11 +36,14 @@ from gateway.domain.letters import (
     Letter,
     Status,
 )
+from gateway.domain.partners import OutcomeReport, StatusChangeNotification
 from gateway.services.unit_of_work import AuditEntry, StoredReply
 from gateway.store.tables import (
     letter_history,
     letters,
     notice_outbox,
+    partner_notifications,
+    partner_reports,
     processed_events,
     request_audit,
     sent_replies,
@@ -333,6 +349,100 @@ class SqlRequestJournal:
         return StoredReply(row.request_hash, row.reply) if row else None
 
 
+class SqlPartnerExchange:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+        self._insert = _INSERT[connection.dialect.name]
+
+    async def letters_by_sender_reference(
+        self, partner_code: str, references: Collection[str]
+    ) -> dict[str, Letter]:
+        query = select(letters).where(
+            letters.c.forwarded_by_code == partner_code,
+            letters.c.sender_reference.in_(list(references)),
+        )
+        rows = (await self._conn.execute(query)).mappings()
+        return {row["sender_reference"]: _letter_from_row(row) for row in rows}
+
+    async def add_report(self, report: OutcomeReport, now: datetime) -> None:
+        await self._conn.execute(
+            insert(partner_reports).values(
+                partner_code=report.header.client_id,
+                message_id=report.header.message_id,
+                registration_number=report.registration_number,
+                outcome=report.outcome.value,
+                at=report.at,
+                partner_reference=report.partner_reference,
+                note=report.note,
+                recorded_at=now,
+            )
+        )
+
+    async def queue_notifications(
+        self, notifications: Collection[StatusChangeNotification], now: datetime
+    ) -> None:
+        if not notifications:
+            return
+        rows = [
+            {
+                "partner_code": n.partner_code,
+                "registration_number": n.registration_number,
+                "sequence": n.sequence,
+                "sender_reference": n.sender_reference,
+                "status": n.status.value,
+                "at": n.at,
+                "note": n.note,
+                "created_at": now,
+            }
+            for n in notifications
+        ]
+        await self._conn.execute(self._insert(partner_notifications).on_conflict_do_nothing(), rows)
+
+    async def pending_notifications(self, limit: int) -> list[StatusChangeNotification]:
+        t = partner_notifications
+        query = (
+            select(t)
+            .where(t.c.published_at.is_(None))
+            .order_by(t.c.created_at, t.c.registration_number, t.c.sequence)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # replicas relaying at once take different rows
+        )
+        rows = (await self._conn.execute(query)).mappings().all()
+        found = [
+            StatusChangeNotification(
+                r["partner_code"],
+                r["registration_number"],
+                r["sender_reference"],
+                r["sequence"],
+                Status(r["status"]),
+                r["at"],
+                r["note"],
+            )
+            for r in rows
+        ]
+        # Within what is sent together, a letter's changes go out in sequence order.
+        return sorted(found, key=lambda n: (n.registration_number, n.sequence))
+
+    async def mark_notified(
+        self, notifications: Collection[StatusChangeNotification], now: datetime
+    ) -> None:
+        if not notifications:
+            return
+        t = partner_notifications
+        keys = [(n.partner_code, n.registration_number, n.sequence) for n in notifications]
+        condition = (
+            tuple_(t.c.partner_code, t.c.registration_number, t.c.sequence).in_(keys)
+            if self._conn.dialect.name == "postgresql"
+            else or_(
+                *(
+                    and_(t.c.partner_code == p, t.c.registration_number == r, t.c.sequence == s)
+                    for p, r, s in keys
+                )
+            )
+        )
+        await self._conn.execute(update(t).where(condition).values(published_at=now))
+
+
 class SqlUnitOfWork:
     """One connection and one transaction; rolled back unless commit() was called."""
 
@@ -346,6 +456,7 @@ class SqlUnitOfWork:
         self.letters = SqlLetterRepository(self._conn)
         self.notices = SqlNoticeOutbox(self._conn)
         self.journal = SqlRequestJournal(self._conn)
+        self.partners = SqlPartnerExchange(self._conn)
         return self
 
     async def __aexit__(

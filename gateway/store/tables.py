@@ -142,3 +142,36 @@ notice_outbox = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("published_at", UtcDateTime),
 )
+
+# What partners told us became of letters we forwarded to them (one row per report).
+partner_reports = Table(
+    "partner_reports",
+    metadata,
+    Column("partner_code", String(32), nullable=False),
+    Column("message_id", String(64), nullable=False),
+    Column("registration_number", String(64), nullable=False, index=True),
+    Column("outcome", String(16), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("partner_reference", String(64)),
+    Column("note", Text),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("partner_code", "message_id"),
+)
+
+# Status-change notifications for partners, queued in the ingesting transaction and relayed
+# in order per letter; the key makes each change notified once.
+partner_notifications = Table(
+    "partner_notifications",
+    metadata,
+    Column("partner_code", String(32), nullable=False),
+    Column("registration_number", String(64), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("sender_reference", String(64)),
+    Column("status", String(32), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("note", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("published_at", UtcDateTime),
+    PrimaryKeyConstraint("partner_code", "registration_number", "sequence"),
+    Index("ix_partner_notifications_pending", "published_at", "created_at"),
+)

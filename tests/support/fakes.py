@@ -9,6 +9,7 @@ from typing import Self
 from uuid import UUID
 
 from gateway.domain.letters import AcceptanceNotice, HistoryEntry, Letter
+from gateway.domain.partners import OutcomeReport, StatusChangeNotification
 from gateway.services.unit_of_work import AuditEntry, StoredReply
 
 
@@ -22,6 +23,10 @@ class FakeStore:
         self.notices: dict[str, tuple[AcceptanceNotice, datetime | None]] = {}
         self.audit: list[AuditEntry] = []
         self.replies: dict[tuple[str, str], StoredReply] = {}
+        self.reports: list[OutcomeReport] = []
+        self.partner_notifications: dict[
+            tuple[str, str, int], tuple[StatusChangeNotification, datetime | None]
+        ] = {}
         self.fail_next_commits = 0  # simulate a database outage
         self.commits = 0
 
@@ -96,6 +101,7 @@ class FakeUnitOfWork:
         self.letters = _Letters(self._pending, self.store)
         self.notices = _Notices(self._pending, self.store)
         self.journal = _Journal(self._pending, self.store)
+        self.partners = _Partners(self._pending, self.store)
         return self
 
     async def __aexit__(
@@ -119,5 +125,45 @@ class FakeUnitOfWork:
         store.notices.update(pending.notices)
         store.audit.extend(pending.audit)
         store.replies.update(pending.replies)
+        store.reports.extend(pending.reports)
+        store.partner_notifications.update(pending.partner_notifications)
         store.commits += 1
         self._pending = FakeStore()
+
+
+class _Partners:
+    def __init__(self, pending: FakeStore, store: FakeStore) -> None:
+        self._pending, self._store = pending, store
+
+    async def letters_by_sender_reference(
+        self, partner_code: str, references: Collection[str]
+    ) -> dict[str, Letter]:
+        return {
+            letter.sender_reference: letter
+            for letter in self._store.letters.values()
+            if letter.forwarded_by_code == partner_code
+            and letter.sender_reference in references
+        }
+
+    async def add_report(self, report: OutcomeReport, now: datetime) -> None:
+        self._pending.reports.append(report)
+
+    async def queue_notifications(
+        self, notifications: Collection[StatusChangeNotification], now: datetime
+    ) -> None:
+        for n in notifications:
+            key = (n.partner_code, n.registration_number, n.sequence)
+            if key not in self._store.partner_notifications:
+                self._pending.partner_notifications.setdefault(key, (n, None))
+
+    async def pending_notifications(self, limit: int) -> list[StatusChangeNotification]:
+        waiting = [n for n, sent in self._store.partner_notifications.values() if sent is None]
+        return sorted(waiting, key=lambda n: (n.registration_number, n.sequence))[:limit]
+
+    async def mark_notified(
+        self, notifications: Collection[StatusChangeNotification], now: datetime
+    ) -> None:
+        for n in notifications:
+            self._pending.partner_notifications[
+                (n.partner_code, n.registration_number, n.sequence)
+            ] = (n, now)

@@ -3,6 +3,7 @@ scripts in deploy/ and always stopped at the end."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 from pathlib import Path
@@ -27,23 +28,41 @@ def free_port_pair() -> int:
     raise RuntimeError("no free port pair")
 
 
-def _script(script: Path, *args: str) -> str:
-    done = subprocess.run(["bash", str(script), *args], capture_output=True, text=True, timeout=900)
+def _script(script: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        ["bash", str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, **(env or {})},
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{script.name} {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout.strip()
 
 
 class LocalKafka:
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        port: int | None = None,
+        *,
+        extra_properties: Path | None = None,
+        format_args: str = "",
+    ) -> None:
+        """`extra_properties` and `format_args` (e.g. SCRAM users) configure a secured broker."""
         self.directory, self.port = directory, port or free_port_pair()
+        self._extra = [str(extra_properties)] if extra_properties else []
+        self._env = {"KAFKA_FORMAT_ARGS": format_args} if format_args else {}
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> str:
-        _script(KAFKA_SCRIPT, "start", str(self.directory), str(self.port))
+        _script(
+            KAFKA_SCRIPT, "start", str(self.directory), str(self.port), *self._extra, env=self._env
+        )
         return self.bootstrap
 
     def stop(self) -> None:

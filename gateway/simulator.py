@@ -70,7 +70,10 @@ def applicant_for(index: int) -> Applicant:
     return Applicant(ApplicantKind.PERSON, fin, "Vətəndaş")
 
 
-def letter_events(index: int, rng: random.Random) -> list[DmsEvent]:
+def letter_events(
+    index: int, rng: random.Random, *, forwarded_by: Agency | None = None
+) -> list[DmsEvent]:
+    """One letter's events in DMS order; `forwarded_by` makes it a letter that agency sent us."""
     number = registration_number(index)
     at = _START + timedelta(minutes=index)
     sequence = 0
@@ -86,9 +89,9 @@ def letter_events(index: int, rng: random.Random) -> list[DmsEvent]:
             "occurred_at": at,
         }
 
-    forwarded_by = rng.random() < 0.15
-    channel = Channel.AGENCY if forwarded_by else rng.choice(list(Channel)[:4])
-    agency = rng.choice(AGENCIES)
+    forwarded = rng.random() < 0.15 or forwarded_by is not None
+    channel = Channel.AGENCY if forwarded else rng.choice(list(Channel)[:4])
+    agency = forwarded_by or rng.choice(AGENCIES)
     events: list[DmsEvent] = [
         LetterRegistered(
             **common(),
@@ -96,8 +99,8 @@ def letter_events(index: int, rng: random.Random) -> list[DmsEvent]:
             channel=channel,
             applicant=applicant_for(index),
             subject=rng.choice(SUBJECTS),
-            forwarded_by=agency if forwarded_by else None,
-            sender_reference=f"{agency.code}-{index:05d}" if forwarded_by else None,
+            forwarded_by=agency if forwarded else None,
+            sender_reference=f"{agency.code}-{index:05d}" if forwarded else None,
             due_date=at.date() + timedelta(days=30) if rng.random() < 0.8 else None,
         ),
         LetterAssigned(

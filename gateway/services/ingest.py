@@ -24,6 +24,7 @@ class IngestResult:
     applied: int
     duplicates: int
     notices_queued: int
+    partner_notifications_queued: int = 0
 
 
 async def ingest_events(
@@ -70,6 +71,7 @@ async def ingest_events(
         ]
         if notices:
             await uow.notices.add(notices, now())
+        changes: list[StatusChangeNotification] = []
         if queue_notices and notify_partners:
             changes = await _partner_notifications(uow, before, after, new_events, notify_partners)
             await uow.partners.queue_notifications(changes, now())
@@ -78,6 +80,7 @@ async def ingest_events(
         applied=len(new_events),
         duplicates=len(events) - len(new_events),
         notices_queued=len(notices),
+        partner_notifications_queued=len(changes),
     )
 
 

@@ -22,13 +22,16 @@ from consumers.status_requests import subscribe_requests
 from gateway.domain.access import RequestChannel, Role
 from gateway.domain.identity import IdentifierHasher
 from gateway.domain.letters import DmsEvent
+from gateway.domain.partners import Operation
 from gateway.domain.rate_limit import RateLimiter
 from gateway.domain.requests import RegistrationNumberPolicy
 from gateway.health import Readiness
 from gateway.metrics import Metrics
 from gateway.operations import build_operations
+from gateway.partner_registry import load_partners
 from gateway.services.audited_requests import AuditedRequestHandler
 from gateway.services.ingest import IngestResult, ingest_events
+from gateway.services.partner_requests import PartnerRequests
 from gateway.services.status_requests import RateLimits, StatusRequests
 from gateway.settings import SaslMechanism, SecurityProtocol, Settings
 from gateway.store.migrate import upgrade_to_head
@@ -38,6 +41,7 @@ from producers.acceptance_notices import AcceptanceNoticeOutbox
 from producers.dead_letters import DeadLetterPublisher
 from producers.kafka_producer import KafkaProducer
 from producers.outbox_relay import OutboxRelay
+from producers.partner_notifications import PartnerNotificationOutbox
 from producers.replies import ReplyPublisher
 
 log = logging.getLogger(__name__)
@@ -130,10 +134,16 @@ class Gateway:
         self.settings = settings
         self.readiness = Readiness()
         self.readiness.fail("startup", "starting")
-        self.metrics = Metrics(known_clients=settings.egov_clients | settings.callcenter_clients)
         self.engine = create_engine(settings.database_url)
         self.hasher = IdentifierHasher(settings.identifier_hash_key.get_secret_value().encode())
-        self.dms_codec, self.status_codec = load_codecs(settings)  # SchemasUnavailable if not
+        # SchemasUnavailable if the XSDs cannot be loaded
+        self.dms_codec, self.status_codec, self.partner_codec = load_codecs(settings)
+        self.partners = load_partners(settings.partners_file, frozenset(settings.all_topics))
+        self.metrics = Metrics(
+            known_clients=settings.egov_clients
+            | settings.callcenter_clients
+            | {p.code for p in self.partners}
+        )
         self.producer = KafkaProducer(kafka_connection(settings))
         self.broker = KafkaBroker(
             settings.bootstrap_servers,
@@ -195,6 +205,7 @@ class Gateway:
             publish_retry_s=settings.retry_backoff_initial_s,
             metrics=self.metrics,
         )
+        self._wire_partners(settings)
         self.operations = build_operations(
             settings,
             self.readiness,
@@ -210,6 +221,51 @@ class Gateway:
         )
         self._background: list[asyncio.Task[None]] = []
 
+    def _wire_partners(self, settings: Settings) -> None:
+        """Partner agencies from the registry: their requests, and their notifications."""
+        self.notified_partners = frozenset(
+            p.code for p in self.partners if Operation.NOTIFICATIONS in p.operations
+        )
+        self.partner_notifications = OutboxRelay(
+            self.producer,
+            PartnerNotificationOutbox(
+                {p.code: p for p in self.partners}, self.partner_codec.encode_notification
+            ),
+            self.unit_of_work,
+            utc_now,
+        )
+        if not self.partners:
+            return
+        subscribe_requests(
+            self.broker,
+            [p.request_topic for p in self.partners],
+            title="partner-requests",
+            description="Letter status requests and outcome reports from partner agencies.",
+            group_id=settings.consumer_group,
+            service=AuditedRequestHandler(
+                PartnerRequests(
+                    {p.request_topic: p for p in self.partners},
+                    self.partner_codec,
+                    RegistrationNumberPolicy(settings.registration_number_pattern),
+                    settings.partner_batch_max_items,
+                    utc_now,
+                ),
+                self.unit_of_work,
+                utc_now,
+            ),
+            replies=ReplyPublisher(self.producer),
+            publish_retry_s=settings.retry_backoff_initial_s,
+            metrics=self.metrics,
+        )
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """Every topic the gateway uses: its own and its partners'."""
+        partner_topics = (
+            t for p in self.partners for t in (p.request_topic, p.reply_topic, p.notification_topic)
+        )
+        return tuple(dict.fromkeys((*self.settings.all_topics, *partner_topics)))
+
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine)
 
@@ -219,7 +275,12 @@ class Gateway:
         """Store a batch, retrying while the database is away; returns once it is durable."""
         result = await until_stored(
             lambda: ingest_events(
-                events, self.unit_of_work(), self.hasher, utc_now, queue_notices=queue_notices
+                events,
+                self.unit_of_work(),
+                self.hasher,
+                utc_now,
+                queue_notices=queue_notices,
+                notify_partners=self.notified_partners,
             ),
             self.readiness,
             initial_s=self.settings.retry_backoff_initial_s,
@@ -227,17 +288,20 @@ class Gateway:
         )
         if result.notices_queued:
             self.notices.wake()
+        if result.partner_notifications_queued:
+            self.partner_notifications.wake()
         return result
 
     async def start(self) -> None:
-        log.info("starting gateway", extra={"topic": ",".join(self.settings.all_topics)})
+        log.info("starting gateway", extra={"topic": ",".join(self.topics)})
         await self.operations.start()  # live at once; ready once everything below has started
         await upgrade_to_head(self.engine)
         if self.settings.create_topics:
-            await ensure_topics(self.settings, self.settings.all_topics)
+            await ensure_topics(self.settings, self.topics)
         await self.producer.start()
         await self.broker.start()
-        self._background.append(asyncio.create_task(self.notices.run_forever()))
+        for relay in (self.notices, self.partner_notifications):
+            self._background.append(asyncio.create_task(relay.run_forever()))
         self.readiness.ok("startup")
         log.info(
             "gateway listening on %s (store: %s)",

@@ -3,22 +3,30 @@ command line reports on /health/ready instead of dying before anyone can ask why
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.xmlcodec.dms import DmsCodec
 from gateway.xmlcodec.egov import StatusCodec
+from gateway.xmlcodec.partner import PartnerCodec
 
 
 class SchemasUnavailable(RuntimeError):
     """The XSDs could not be read or compiled."""
 
 
-def load_codecs(settings: Any) -> tuple[DmsCodec, StatusCodec]:
+class Codecs(NamedTuple):
+    dms: DmsCodec
+    status: StatusCodec
+    partner: PartnerCodec
+
+
+def load_codecs(settings: Any) -> Codecs:
     limits = {"max_bytes": settings.xml_max_bytes, "max_depth": settings.xml_max_depth}
     try:
-        return (
+        return Codecs(
             DmsCodec(settings.schemas_dir, **limits),
             StatusCodec(settings.schemas_dir, **limits),
+            PartnerCodec(settings.schemas_dir, **limits),
         )
     except Exception as exc:  # noqa: BLE001 - OSError, lxml and xmlschema parse errors alike
         where = settings.schemas_dir or "the default schemas/ directory"

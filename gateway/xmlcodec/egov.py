@@ -23,6 +23,7 @@ from gateway.domain.requests import (
     StatusRequest,
     StatusView,
 )
+from gateway.xmlcodec._header import HeaderCodec
 from gateway.xmlcodec._schema import (
     SchemaGate,
     children,
@@ -83,6 +84,9 @@ class StatusCodec:
         )
         self.protocol_versions = protocol_versions
         self._n = len(STATUS_NAMESPACE) + 2
+        self._header = HeaderCodec(
+            self.gate, "StatusRequest", _HEADER_FIELDS, lambda gate, probe: gate.sub(probe, "body")
+        )
 
     # ---- requests ------------------------------------------------------------------
 
@@ -98,11 +102,11 @@ class StatusCodec:
             gate.message_type(root, ("StatusRequest",))
             gate.validate(root)
         except DecodeError as error:
-            error.header = self._salvage_header(root)
+            error.header = self._header.salvage(root)
             raise
         try:
             el = children(root, self._n)
-            header = self._read_header(el["header"])
+            header = self._header.read(el["header"])
             body = children(el["body"], self._n)
         except (ValueError, KeyError, TypeError) as exc:
             raise DecodeError(DecodeFault.SCHEMA_INVALID, f"unusable value: {exc}") from None
@@ -118,7 +122,7 @@ class StatusCodec:
 
     def encode_request(self, request: StatusRequest) -> bytes:
         root = self.gate.element("StatusRequest")
-        self._write_header(root, request.header)
+        self._header.write(root, request.header)
         body = self.gate.sub(root, "body")
         if request.registration_number is not None:
             self.gate.sub(body, "registrationNumber", request.registration_number)
@@ -137,7 +141,7 @@ class StatusCodec:
         sub = gate.sub
         root = gate.element("StatusReply")
         if header is not None:
-            self._write_header(root, header)
+            self._header.write(root, header)
         sub(root, "requestHash", request_sha256)
         if isinstance(result, FaultView):
             fault = sub(root, "fault")
@@ -182,7 +186,7 @@ class StatusCodec:
         n = self._n
         try:
             el = children(root, n)
-            header = self._read_header(el["header"]) if "header" in el else None
+            header = self._header.read(el["header"]) if "header" in el else None
             request_hash = token(el["requestHash"])
             if (fault_el := el.get("fault")) is not None:
                 f = children(fault_el, n)
@@ -260,64 +264,3 @@ class StatusCodec:
         self.gate.message_type(root, (message_type,))
         self.gate.validate(root)
         return root
-
-    def _read_header(self, header_el: etree._Element) -> RequestHeader:
-        h = children(header_el, self._n)
-        user = h.get("userId")
-        return RequestHeader(
-            client_id=token(h["client"]),
-            service_code=token(h["service"]),
-            message_id=token(h["id"]),
-            protocol_version=token(h["protocolVersion"]),
-            user_id=token(user) if user is not None else None,
-            user_kind=(
-                ApplicantKind(user.get("kind", "").strip(" \t\r\n")) if user is not None else None
-            ),
-            auth_level=token(h["authLevel"]) if "authLevel" in h else None,
-            operator_id=token(h["operatorId"]) if "operatorId" in h else None,
-        )
-
-    def _write_header(self, parent: etree._Element, header: RequestHeader) -> None:
-        sub = self.gate.sub
-        h = sub(parent, "header")
-        sub(h, "client", header.client_id)
-        sub(h, "service", header.service_code)
-        sub(h, "id", header.message_id)
-        sub(h, "protocolVersion", header.protocol_version)
-        if header.user_id is not None:
-            user = sub(h, "userId", header.user_id)
-            if header.user_kind is not None:
-                user.set("kind", header.user_kind.value)
-            if header.auth_level is not None:
-                sub(h, "authLevel", header.auth_level)
-        if header.operator_id is not None:
-            sub(h, "operatorId", header.operator_id)
-
-    def _salvage_header(self, root: etree._Element) -> RequestHeader | None:
-        """Best effort: the header of a refused request, if it is itself valid v1.
-
-        Elements are matched by local name, so a v2 (or otherwise unexpected) request
-        still has its message id echoed, provided the header would be valid in v1.
-        """
-        header_el = next((c for c in root if etree.QName(c).localname == "header"), None)
-        if header_el is None:
-            return None
-        # Rebuild the header in our namespace and check it with the schema.
-        probe = self.gate.element("StatusRequest")
-        copy = self.gate.sub(probe, "header")
-        for child in header_el:
-            local = etree.QName(child).localname
-            if local not in _HEADER_FIELDS or len(child):
-                return None
-            el = self.gate.sub(copy, local, child.text)
-            for name, value in child.attrib.items():
-                if name != "kind":
-                    return None
-                el.set(name, value)
-        self.gate.sub(probe, "body")
-        if not self.gate.lxml_accepts(probe):
-            return None
-        try:
-            return self._read_header(copy)
-        except ValueError:
-            return None

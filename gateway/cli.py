@@ -121,7 +121,8 @@ async def _run(settings: Settings) -> int:
         log.info("no GATEWAY_KAFKA_BOOTSTRAP_SERVERS set: starting the local broker")
         await asyncio.to_thread(local_kafka.start, LOCAL_KAFKA_DIR, settings.local_kafka_port)
         started_broker = True
-    (PROJECT_ROOT / "var").mkdir(exist_ok=True)
+    with contextlib.suppress(OSError):  # read-only in an installed image; only dev needs var/
+        (PROJECT_ROOT / "var").mkdir(exist_ok=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -123,8 +123,7 @@ class PartnerCodec:
                 return StatusQuery(header, self._read_ref(status_el))
             if (batch_el := el.get("batchStatus")) is not None:
                 items = tuple(
-                    BatchItem(item.get("ref", ""), self._read_ref(item))
-                    for item in batch_el
+                    BatchItem(item.get("ref", ""), self._read_ref(item)) for item in batch_el
                 )
                 return BatchStatusQuery(header, items)
             o = children(el["outcome"], n)

@@ -33,8 +33,15 @@ ROLES = {EGOV: "egov", CC: "callcenter"}
 NOV = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def _audit(n: int, topic: str, client: str, outcome: str, at: datetime, seconds: float,
-           replied: bool = True) -> dict[str, Any]:
+def _audit(
+    n: int,
+    topic: str,
+    client: str,
+    outcome: str,
+    at: datetime,
+    seconds: float,
+    replied: bool = True,
+) -> dict[str, Any]:
     return {
         "client_id": client,
         "message_id": f"m{n}",
@@ -57,8 +64,15 @@ AUDIT = [
     _audit(2, EGOV, PORTAL, "ANSWERED", NOV + timedelta(days=3), 0.2),
     _audit(3, EGOV, PORTAL, "ANSWERED", NOV + timedelta(days=9), 0.4),
     _audit(4, EGOV, PORTAL, "NOT_FOUND", NOV + timedelta(days=12), 1.0),
-    _audit(5, EGOV, "AZ/GOV/intruder", "REPLY_TOPIC_REFUSED", NOV + timedelta(days=13), 5.0,
-           replied=False),  # counted, but no reply: no reply time
+    _audit(
+        5,
+        EGOV,
+        "AZ/GOV/intruder",
+        "REPLY_TOPIC_REFUSED",
+        NOV + timedelta(days=13),
+        5.0,
+        replied=False,
+    ),  # counted, but no reply: no reply time
     _audit(6, CC, CALL_CENTER, "ANSWERED", NOV + timedelta(days=20), 0.3),
     _audit(7, CC, CALL_CENTER, "ANSWERED", NOV + timedelta(days=29, hours=23), 0.5),
     _audit(8, EGOV, PORTAL, "ANSWERED", NOV - timedelta(seconds=1), 9.0),  # October: out
@@ -66,8 +80,13 @@ AUDIT = [
 ]
 
 
-def _letter(number: int, registered: date | None, department: str | None, status: str | None,
-            due: date | None) -> dict[str, Any]:
+def _letter(
+    number: int,
+    registered: date | None,
+    department: str | None,
+    status: str | None,
+    due: date | None,
+) -> dict[str, Any]:
     return {
         "registration_number": f"DGK-2026-{number:06d}",
         "registration_seq": 1 if registered else 0,
@@ -110,12 +129,16 @@ async def engine(database_url: str):
 async def test_the_report_matches_the_known_data_set(engine: AsyncEngine):
     report = await control_report(engine, parse_period("2026-11"), date(2027, 1, 10), ROLES)
     assert report["period"] == {
-        "label": "2026-11", "from": "2026-11-01", "to": "2026-11-30",
+        "label": "2026-11",
+        "from": "2026-11-01",
+        "to": "2026-11-30",
         "overdue_as_of": "2026-12-01",
     }
     assert report["requests"]["total"] == 7
     assert report["requests"]["by_outcome"] == {
-        "ANSWERED": 5, "NOT_FOUND": 1, "REPLY_TOPIC_REFUSED": 1,
+        "ANSWERED": 5,
+        "NOT_FOUND": 1,
+        "REPLY_TOPIC_REFUSED": 1,
     }
     assert [
         (r["channel"], r["client"], r["outcome"], r["count"])
@@ -129,13 +152,18 @@ async def test_the_report_matches_the_known_data_set(engine: AsyncEngine):
     # replies: egov 0.1 0.2 0.4 1.0, callcenter 0.3 0.5; all six sorted: .1 .2 .3 .4 .5 1.0
     timing = report["reply_time"]
     assert (timing["count"], timing["median_s"], timing["p95_s"]) == (6, 0.35, 0.875)
-    by_channel = {c["channel"]: (c["count"], c["median_s"], c["p95_s"]) for c in
-                  timing["by_channel"]}
+    by_channel = {
+        c["channel"]: (c["count"], c["median_s"], c["p95_s"]) for c in timing["by_channel"]
+    }
     assert by_channel == {"egov": (4, 0.3, 0.91), "callcenter": (2, 0.4, 0.49)}
     assert report["letters"] == {
         "total": 5,
         "by_status": {
-            "answered": 1, "assigned": 1, "closed": 1, "in-progress": 1, "registered": 1,
+            "answered": 1,
+            "assigned": 1,
+            "closed": 1,
+            "in-progress": 1,
+            "registered": 1,
         },
         "by_department": [
             {"department": "(unassigned)", "name": None, "count": 1},
@@ -146,10 +174,22 @@ async def test_the_report_matches_the_known_data_set(engine: AsyncEngine):
     assert report["overdue"] == {
         "total": 3,
         "by_department": [
-            {"department": "D1", "name": "First", "count": 2, "oldest": "DGK-2026-000006",
-             "oldest_due_date": "2026-11-01", "oldest_days_overdue": 30},
-            {"department": "D2", "name": "Second", "count": 1, "oldest": "DGK-2026-000003",
-             "oldest_due_date": "2026-11-30", "oldest_days_overdue": 1},
+            {
+                "department": "D1",
+                "name": "First",
+                "count": 2,
+                "oldest": "DGK-2026-000006",
+                "oldest_due_date": "2026-11-01",
+                "oldest_days_overdue": 30,
+            },
+            {
+                "department": "D2",
+                "name": "Second",
+                "count": 1,
+                "oldest": "DGK-2026-000003",
+                "oldest_due_date": "2026-11-30",
+                "oldest_days_overdue": 1,
+            },
         ],
     }
 
@@ -164,8 +204,9 @@ async def test_mid_period_overdue_is_judged_today_and_ranges_include_both_days(
     ]
     from gateway.periods import parse_range
 
-    week = await control_report(engine, parse_range("2026-11-01", "2026-11-04"), date(2027, 1, 1),
-                                ROLES)
+    week = await control_report(
+        engine, parse_range("2026-11-01", "2026-11-04"), date(2027, 1, 1), ROLES
+    )
     assert week["requests"]["total"] == 2  # Nov 1 00:00 and Nov 4
     assert week["letters"]["total"] == 1  # letter 1 (Nov 2); letter 2 is Nov 5
 
@@ -187,7 +228,11 @@ async def test_the_command_prints_the_table_and_writes_the_csv(
     env = {**os.environ, "GATEWAY_DATABASE_URL": database_url}
     done = subprocess.run(
         [sys.executable, "-m", "gateway", "report", "--period", "2026-11", "--csv", str(out)],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert "Requests: 7" in done.stdout and "Letters registered: 5" in done.stdout
@@ -196,10 +241,19 @@ async def test_the_command_prints_the_table_and_writes_the_csv(
     answered = [r for r in rows if r["section"] == "requests" and r["outcome"] == "ANSWERED"]
     assert sorted(int(r["value"]) for r in answered) == [2, 3]
     statuses = {r["status"]: int(r["value"]) for r in rows if r["section"] == "letters_by_status"}
-    assert statuses == {"answered": 1, "assigned": 1, "closed": 1, "in-progress": 1,
-                        "registered": 1}
+    assert statuses == {
+        "answered": 1,
+        "assigned": 1,
+        "closed": 1,
+        "in-progress": 1,
+        "registered": 1,
+    }
     bad = subprocess.run(
         [sys.executable, "-m", "gateway", "report", "--period", "2026-13"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert bad.returncode == 2 and "no month 13" in bad.stdout

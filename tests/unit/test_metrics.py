@@ -36,7 +36,10 @@ def test_unknown_client_ids_cannot_blow_up_the_label_set():
         (("channel", "egov.req"), ("client", OTHER_CLIENT), ("outcome", "ACCESS_DENIED")),
         (("channel", "egov.req"), ("client", OTHER_CLIENT), ("outcome", "INVALID_REQUEST")),
     }
-    assert metrics.requests.value(channel="egov.req", client=OTHER_CLIENT, outcome="ACCESS_DENIED") == 50
+    assert (
+        metrics.requests.value(channel="egov.req", client=OTHER_CLIENT, outcome="ACCESS_DENIED")
+        == 50
+    )
 
 
 def test_histogram_buckets_are_cumulative_with_sum_and_count():

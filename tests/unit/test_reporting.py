@@ -61,7 +61,10 @@ def _data() -> ReportData:
 
 def test_the_report_adds_up():
     report = build_report(
-        _data(), parse_period("2026-11"), date(2026, 12, 1), {"egov.req": "egov", "cc.req": "callcenter"}
+        _data(),
+        parse_period("2026-11"),
+        date(2026, 12, 1),
+        {"egov.req": "egov", "cc.req": "callcenter"},
     )
     assert report["requests"]["total"] == 6
     assert report["requests"]["by_outcome"] == {"ANSWERED": 5, "NOT_FOUND": 1}
@@ -104,6 +107,9 @@ def test_table_and_csv_carry_the_same_figures():
     rows = list(csv.DictReader(io.StringIO(render_csv(report))))
     requests = [r for r in rows if r["section"] == "requests"]
     assert sum(int(r["value"]) for r in requests) == 6
-    p95 = next(r for r in rows if r["section"] == "reply_time" and r["channel"] == "all"
-               and r["measure"] == "p95_s")
+    p95 = next(
+        r
+        for r in rows
+        if r["section"] == "reply_time" and r["channel"] == "all" and r["measure"] == "p95_s"
+    )
     assert float(p95["value"]) == 0.88

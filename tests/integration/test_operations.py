@@ -1,0 +1,159 @@
+"""The operations endpoints of a running gateway on the real broker and stores: health, metrics
+that count what really happened, reports, and readiness driven by consumer lag."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from gateway.app import Gateway, ensure_topics, kafka_connection
+from gateway.client import StatusClient, build_request
+from gateway.domain.letters import LetterRegistered
+from gateway.health import Readiness
+from gateway.metrics import Metrics
+from gateway.probes import CONSUMER_LAG, Probes
+from gateway.simulator import letter_events
+from gateway.store.sql import create_engine
+from tests.integration.conftest import settings_for
+from tests.support.http import get_json, http_get, metric_value
+from tests.support.kafka_io import DmsPublisher
+from tests.support.store_snapshot import count
+from tests.support.waiting import eventually
+
+
+async def test_health_metrics_and_reports_follow_what_the_gateway_did(
+    gateway: Gateway, dms: DmsPublisher, egov_client: StatusClient
+):
+    port = gateway.operations.port
+    assert (await http_get(port, "/health/live"))[0] == 200
+    await eventually(lambda: get_json(port, "/health/ready"), lambda r: r[0] == 200)
+
+    events = letter_events(21, random.Random(21))
+    await dms.publish(events)
+    await dms.publish_raw(gateway.settings.topic_dms_status, b"<<not xml", "DGK-2026-000021")
+    await eventually(lambda: count(gateway.engine), lambda n: n == len(events))
+    registered = events[0]
+    assert isinstance(registered, LetterRegistered)
+    request = build_request(
+        gateway.settings,
+        registered.registration_number,
+        user=registered.applicant.identifier,
+        client="AZ/GOV/egov-portal",
+    )
+    reply = gateway.status_codec.decode_reply(
+        await egov_client.send(gateway.status_codec.encode_request(request), timeout=20)
+    )
+    assert reply.status is not None
+
+    def metrics_text() -> object:
+        async def get() -> str:
+            return (await http_get(port, "/metrics"))[2].decode()
+
+        return get()
+
+    settings = gateway.settings
+    requests_sample = (
+        f'gateway_status_requests_total{{channel="{settings.topic_egov_requests}",'
+        'client="AZ/GOV/egov-portal",outcome="ANSWERED"}'
+    )
+    text = await eventually(
+        metrics_text,  # type: ignore[arg-type]
+        lambda t: (
+            metric_value(t, requests_sample) == 1
+            and metric_value(t, 'gateway_dead_letters_total{reason="NOT_WELL_FORMED"}') == 1
+        ),
+    )
+    by_type = Counter(type(e).__name__ for e in events)
+    for kind, n in by_type.items():
+        assert metric_value(text, f'gateway_dms_events_ingested_total{{type="{kind}"}}') == n
+    latency = f'gateway_status_reply_seconds_count{{channel="{settings.topic_egov_requests}"}}'
+    assert metric_value(text, latency) == 1
+    assert (metric_value(text, "gateway_dms_newest_event_age_seconds") or 0) > 0
+    assert metric_value(text, "gateway_audit_write_failures_total") is None  # never happened
+    # Lag per partition of every consumed topic; all caught up once the commits are in.
+    lag_prefix = f'gateway_consumer_lag{{topic="{settings.topic_dms_status}",partition="'
+    text = await eventually(
+        metrics_text,  # type: ignore[arg-type]
+        lambda t: (
+            sum(1 for line in t.splitlines() if line.startswith(lag_prefix))
+            == settings.topic_partitions
+            and all(line.endswith(" 0") for line in t.splitlines() if line.startswith(lag_prefix))
+        ),
+    )
+
+    month = datetime.now(UTC).strftime("%Y-%m")
+    status, report = await get_json(port, f"/reports?period={month}")
+    assert status == 200
+    assert report["requests"]["by_channel_client_outcome"] == [
+        {
+            "channel": "egov",
+            "request_topic": settings.topic_egov_requests,
+            "client": "AZ/GOV/egov-portal",
+            "outcome": "ANSWERED",
+            "count": 1,
+        }
+    ]
+    assert (await get_json(port, "/reports?period=garbage"))[0] == 400
+
+
+async def test_lag_above_the_limit_makes_readiness_fail_until_the_group_catches_up(
+    kafka_bootstrap: str, tmp_path: Path
+):
+    settings = settings_for(
+        kafka_bootstrap, f"sqlite+aiosqlite:///{tmp_path / 'g.db'}", topic_partitions=1
+    )
+    topic = settings.topic_dms_registrations
+    await ensure_topics(settings, [topic])
+    producer = AIOKafkaProducer(**kafka_connection(settings))
+    await producer.start()
+    try:
+        for i in range(12):
+            await producer.send_and_wait(topic, f"record {i}".encode())
+    finally:
+        await producer.stop()
+    readiness, metrics = Readiness(), Metrics()
+    engine = create_engine(settings.database_url)
+    probes = Probes(
+        kafka_connection(settings),
+        engine,
+        readiness,
+        metrics,
+        group_id=settings.consumer_group,
+        topics=[topic],
+        interval_s=0.2,
+        timeout_s=5.0,
+        max_ready_lag=10,
+    )
+    try:
+        await probes.probe_once()
+        assert readiness.problems.get(CONSUMER_LAG) == "consumer lag 12 is above the limit 10"
+        assert metrics.consumer_lag.value(topic=topic, partition="0") == 12
+        # The group consumes and commits 5 records: lag 7, within the limit.
+        consumer = AIOKafkaConsumer(
+            topic,
+            **kafka_connection(settings),
+            group_id=settings.consumer_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            client_id=f"probe-test-{uuid.uuid4().hex[:6]}",
+        )
+        await consumer.start()
+        try:
+            taken = 0
+            while taken < 5:
+                batch = await consumer.getmany(timeout_ms=2000, max_records=5 - taken)
+                taken += sum(len(records) for records in batch.values())
+            await consumer.commit()
+        finally:
+            await consumer.stop()
+        await probes.probe_once()
+        assert CONSUMER_LAG not in readiness.problems
+        assert metrics.consumer_lag.value(topic=topic, partition="0") == 7
+    finally:
+        await probes._close_clients()  # noqa: SLF001
+        await engine.dispose()

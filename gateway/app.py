@@ -326,8 +326,8 @@ class Gateway:
 @contextlib.asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[Gateway]:
     gateway = Gateway(settings)
-    await gateway.start()
     try:
+        await gateway.start()  # a start that fails half-way still stops what it started
         yield gateway
     finally:
         await gateway.stop()

@@ -29,6 +29,10 @@ REPLY_TOPIC_REFUSED = "REPLY_TOPIC_REFUSED"
 REDELIVERED = "REDELIVERED"
 
 
+class _AnsweredElsewhere(Exception):
+    pass
+
+
 @dataclass(frozen=True)
 class Delivery:
     """Transport facts of one request, as Kafka delivered it."""
@@ -109,15 +113,18 @@ class AuditedRequestHandler:
                 reply = self._kind.encode(header, request_hash, result)
                 outcome = result.code.value if isinstance(result, FaultView) else ANSWERED
                 entry = self._entry(assessment, delivery, request_hash, outcome, received_at, reply)
-                await uow.journal.record(entry)
                 if header is not None and earlier is None:
-                    await uow.journal.remember_reply(
-                        header.client_id,
-                        header.message_id,
-                        StoredReply(request_hash, reply),
-                        entry.replied_at,
-                    )
+                    kept = StoredReply(request_hash, reply)
+                    if not await uow.journal.remember_reply(
+                        header.client_id, header.message_id, kept, entry.replied_at
+                    ):
+                        raise _AnsweredElsewhere
+                await uow.journal.record(entry)
                 await uow.commit()
+        except _AnsweredElsewhere:
+            # Another replica answered the same request meanwhile (a rebalance redelivered it);
+            # it audited it too. Our transaction is rolled back; its reply is the one to send.
+            return await self.handle(raw, delivery)
         except Exception:
             log.exception("store failed while answering; replying TEMPORARILY_UNAVAILABLE")
             unavailable = FaultView(Fault.TEMPORARILY_UNAVAILABLE)

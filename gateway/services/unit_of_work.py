@@ -59,7 +59,8 @@ class RequestJournal(Protocol):
     async def record(self, entry: AuditEntry) -> None: ...
     async def remember_reply(
         self, client_id: str, message_id: str, reply: StoredReply, now: datetime
-    ) -> None: ...
+    ) -> bool:
+        """False when another delivery of the same request stored its reply first."""
     async def reply_for(self, client_id: str, message_id: str) -> StoredReply | None: ...
 
 

@@ -330,16 +330,19 @@ class SqlRequestJournal:
 
     async def remember_reply(
         self, client_id: str, message_id: str, reply: StoredReply, now: datetime
-    ) -> None:
-        await self._conn.execute(
-            insert(sent_replies).values(
+    ) -> bool:
+        statement = (
+            _INSERT[self._conn.dialect.name](sent_replies)
+            .values(
                 client_id=client_id,
                 message_id=message_id,
                 request_hash=reply.request_hash,
                 reply=reply.reply,
                 created_at=now,
             )
+            .on_conflict_do_nothing()
         )
+        return (await self._conn.execute(statement)).rowcount == 1
 
     async def reply_for(self, client_id: str, message_id: str) -> StoredReply | None:
         query = select(sent_replies.c.request_hash, sent_replies.c.reply).where(

@@ -83,8 +83,11 @@ class _Journal:
 
     async def remember_reply(
         self, client_id: str, message_id: str, reply: StoredReply, now: datetime
-    ) -> None:
+    ) -> bool:
+        if (client_id, message_id) in self._store.replies:
+            return False
         self._pending.replies[(client_id, message_id)] = reply
+        return True
 
     async def reply_for(self, client_id: str, message_id: str) -> StoredReply | None:
         return self._store.replies.get((client_id, message_id))

@@ -1,0 +1,214 @@
+"""The status request use case on an in-memory store, with the real (pure) XML codec:
+access rules, audit, redelivery, refusals and store failures."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from gateway.domain.access import RequestChannel, Role
+from gateway.domain.identity import IdentifierHasher
+from gateway.domain.rate_limit import RateLimiter
+from gateway.domain.requests import Fault, RegistrationNumberPolicy
+from gateway.services.audited_requests import AuditedRequestHandler, Delivery
+from gateway.services.ingest import ingest_events
+from gateway.services.status_requests import RateLimits, StatusRequests
+from gateway.settings import Settings
+from gateway.simulator import letter_events
+from gateway.xmlcodec.egov import StatusCodec
+from tests.support.fakes import FakeStore, FakeUnitOfWork
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+EGOV = RequestChannel(
+    "egov", Role.EGOV, "egov.req", frozenset({"egov.rep"}), frozenset({"AZ/GOV/egov-portal"})
+)
+CALLS = RequestChannel(
+    "callcenter",
+    Role.CALLCENTER,
+    "cc.req",
+    frozenset({"cc.rep"}),
+    frozenset({"AZ/DGK/call-center"}),
+)
+hasher = IdentifierHasher(b"unit")
+codec = StatusCodec()
+
+
+def build(store: FakeStore, per_user_per_minute: int = 600, uow=None) -> AuditedRequestHandler:
+    kind = StatusRequests(
+        {c.request_topic: c for c in (EGOV, CALLS)},
+        codec,
+        RegistrationNumberPolicy(Settings().registration_number_pattern),
+        hasher,
+        RateLimits(
+            RateLimiter(per_user_per_minute / 60, max(1, per_user_per_minute / 6)),
+            RateLimiter(1000, 1000),
+        ),
+        lambda: NOW,
+        lambda: 0.0,
+    )
+    return AuditedRequestHandler(kind, uow or (lambda: FakeUnitOfWork(store)), lambda: NOW)
+
+
+def request(
+    number: str,
+    *,
+    user: str | None = None,
+    operator: str | None = None,
+    client: str = "AZ/GOV/egov-portal",
+    message_id: str = "m-1",
+) -> bytes:
+    from gateway.client import build_request
+
+    settings = Settings()
+    built = build_request(
+        settings, number, user=user, operator=operator, client=client, message_id=message_id
+    )
+    return codec.encode_request(built)
+
+
+async def letter(store: FakeStore, index: int = 1):
+    events = letter_events(index, random.Random(index))
+    await ingest_events(events, FakeUnitOfWork(store), hasher, lambda: NOW)
+    return events[0]
+
+
+def egov(reply_to: str = "egov.rep") -> Delivery:
+    return Delivery("egov.req", reply_to, "corr-1")
+
+
+async def test_the_applicant_sees_the_letter_and_one_audit_row_is_written():
+    store = FakeStore()
+    registered = await letter(store)
+    decision = await build(store).handle(
+        request(registered.registration_number, user=registered.applicant.identifier), egov()
+    )
+    reply = codec.decode_reply(decision.reply)
+    assert reply.status is not None and decision.outcome == "ANSWERED"
+    assert decision.reply_topic == "egov.rep" and decision.key == registered.registration_number
+    [entry] = store.audit
+    assert entry.end_user_hash == hasher(registered.applicant.identifier)
+    assert entry.reply_hash is not None and entry.correlation_id == "corr-1"
+
+
+async def test_not_theirs_and_not_there_are_the_same_answer():
+    store = FakeStore()
+    registered = await letter(store)
+    handler = build(store)
+    other = await handler.handle(
+        request(registered.registration_number, user="9ZZZZZZ", message_id="a"), egov()
+    )
+    none = await handler.handle(request("DGK-2026-999999", user="9ZZZZZZ", message_id="b"), egov())
+    a, b = codec.decode_reply(other.reply), codec.decode_reply(none.reply)
+    assert a.fault == b.fault and a.fault is not None and a.fault.code is Fault.NOT_FOUND
+
+
+async def test_the_call_center_sees_any_letter_but_needs_an_operator():
+    store = FakeStore()
+    registered = await letter(store)
+    handler = build(store)
+    ok = await handler.handle(
+        request(registered.registration_number, operator="OP-1", client="AZ/DGK/call-center"),
+        Delivery("cc.req", "cc.rep", None),
+    )
+    assert codec.decode_reply(ok.reply).status is not None
+    as_user = await handler.handle(
+        request(
+            registered.registration_number,
+            user="5ZK3R8P",
+            client="AZ/DGK/call-center",
+            message_id="m-2",
+        ),
+        Delivery("cc.req", "cc.rep", None),
+    )
+    assert as_user.outcome == "ACCESS_DENIED"
+
+
+async def test_a_reply_topic_not_allowed_is_refused_audited_and_nothing_is_published():
+    store = FakeStore()
+    decision = await build(store).handle(
+        request("DGK-2026-000001", user="5ZK3R8P"), egov(reply_to="dms.letters.registrations.v1")
+    )
+    assert decision.reply is None and decision.outcome == "REPLY_TOPIC_REFUSED"
+    assert [e.outcome for e in store.audit] == ["REPLY_TOPIC_REFUSED"]
+
+
+async def test_a_redelivered_request_gets_the_same_bytes_and_no_second_audit_row():
+    store = FakeStore()
+    registered = await letter(store)
+    raw = request(registered.registration_number, user=registered.applicant.identifier)
+    first = await build(store).handle(raw, egov())
+    again = await build(store).handle(raw, egov())
+    assert again.reply == first.reply and again.outcome == "REDELIVERED"
+    assert len(store.audit) == 1
+
+
+async def test_a_reused_message_id_with_other_content_is_refused():
+    store = FakeStore()
+    handler = build(store)
+    await handler.handle(request("DGK-2026-000001", user="5ZK3R8P"), egov())
+    reused = await handler.handle(request("DGK-2026-000002", user="5ZK3R8P"), egov())
+    assert codec.decode_reply(reused.reply).fault.code is Fault.INVALID_REQUEST
+    assert len(store.audit) == 2
+
+
+async def test_when_the_audit_cannot_be_written_the_answer_is_temporarily_unavailable():
+    store = FakeStore()
+    registered = await letter(store)
+    store.fail_next_commits = 1
+    decision = await build(store).handle(
+        request(registered.registration_number, user=registered.applicant.identifier), egov()
+    )
+    assert codec.decode_reply(decision.reply).fault.code is Fault.TEMPORARILY_UNAVAILABLE
+    assert decision.audit_written is False and store.audit == []
+
+
+async def test_a_request_answered_meanwhile_by_another_replica_gets_that_replica_s_reply():
+    store = FakeStore()
+    registered = await letter(store)
+    raw = request(registered.registration_number, user=registered.applicant.identifier)
+    theirs = await build(store).handle(raw, egov())  # the other replica, already committed
+
+    class BlindOnce(FakeUnitOfWork):
+        """Did not see the other replica's reply when it looked (it was not committed yet)."""
+
+        blind = True
+
+        async def __aenter__(self):
+            uow = await super().__aenter__()
+            if BlindOnce.blind:
+                BlindOnce.blind = False
+                real = uow.journal.reply_for
+
+                async def not_yet(*args):
+                    return None
+
+                uow.journal.reply_for = not_yet  # type: ignore[method-assign]
+                assert real
+            return uow
+
+    ours = await build(store, uow=lambda: BlindOnce(store)).handle(raw, egov())
+    assert ours.reply == theirs.reply and len(store.audit) == 1
+
+
+@pytest.mark.parametrize(
+    ("number", "fault"),
+    [
+        ("", Fault.MISSING_REGISTRATION_NUMBER),
+        ("DGK/2026/1", Fault.MALFORMED_REGISTRATION_NUMBER),
+    ],
+)
+async def test_missing_and_malformed_numbers_get_their_own_faults(number, fault):
+    decision = await build(FakeStore()).handle(request(number, user="5ZK3R8P"), egov())
+    assert codec.decode_reply(decision.reply).fault.code is fault
+
+
+async def test_requests_over_the_per_user_limit_are_rate_limited():
+    store = FakeStore()
+    handler = build(store, per_user_per_minute=6)  # a burst of 1, then one every 10 s
+    first = await handler.handle(request("DGK-2026-000001", user="5ZK3R8P", message_id="1"), egov())
+    second = await handler.handle(
+        request("DGK-2026-000001", user="5ZK3R8P", message_id="2"), egov()
+    )
+    assert first.outcome == "NOT_FOUND" and second.outcome == "RATE_LIMITED"

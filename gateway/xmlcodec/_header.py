@@ -10,6 +10,7 @@ from lxml import etree
 from gateway.domain.letters import ApplicantKind
 from gateway.domain.requests import RequestHeader
 from gateway.xmlcodec._schema import SchemaGate, children, token
+from gateway.xmlcodec.errors import DecodeError, DecodeFault
 
 
 class HeaderCodec:
@@ -26,12 +27,39 @@ class HeaderCodec:
         request: str,
         fields: tuple[str, ...],
         fill_body: Callable[[SchemaGate, etree._Element], object],
+        protocol_versions: frozenset[str],
     ) -> None:
         self._gate = gate
         self._request = request
         self._fields = frozenset(fields)
         self._fill_body = fill_body
+        self._protocol_versions = protocol_versions
         self._n = len(gate.namespace) + 2
+
+    def open_request(self, raw: bytes) -> tuple[RequestHeader, dict[str, etree._Element]]:
+        """Parse, check and validate a request from untrusted bytes: its header and the root's
+        children by name. DecodeError carries the header whenever it could be read."""
+        gate = self._gate
+        root = gate.parse(raw)
+        try:
+            gate.message_type(root, (self._request,))
+            gate.validate(root)
+        except DecodeError as error:
+            error.header = self.salvage(root)
+            raise
+        try:
+            parts = children(root, self._n)
+            header = self.read(parts["header"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DecodeError(DecodeFault.SCHEMA_INVALID, f"unusable value: {exc}") from None
+        if header.protocol_version not in self._protocol_versions:
+            raise DecodeError(
+                DecodeFault.UNSUPPORTED_VERSION,
+                f"protocolVersion {header.protocol_version} is not served",
+                path=f"/{self._request}/header/protocolVersion",
+                header=header,
+            )
+        return header, parts
 
     def read(self, header_el: etree._Element) -> RequestHeader:
         h = children(header_el, self._n)

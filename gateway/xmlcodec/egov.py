@@ -82,10 +82,13 @@ class StatusCodec:
             max_bytes=max_bytes,
             max_depth=max_depth,
         )
-        self.protocol_versions = protocol_versions
         self._n = len(STATUS_NAMESPACE) + 2
         self._header = HeaderCodec(
-            self.gate, "StatusRequest", _HEADER_FIELDS, lambda gate, probe: gate.sub(probe, "body")
+            self.gate,
+            "StatusRequest",
+            _HEADER_FIELDS,
+            lambda gate, probe: gate.sub(probe, "body"),
+            protocol_versions,
         )
 
     # ---- requests ------------------------------------------------------------------
@@ -96,27 +99,8 @@ class StatusCodec:
         The registration number is returned as sent (None when the element is absent):
         blank and malformed numbers are the gateway's RegistrationNumberPolicy's business.
         """
-        gate = self.gate
-        root = gate.parse(raw)
-        try:
-            gate.message_type(root, ("StatusRequest",))
-            gate.validate(root)
-        except DecodeError as error:
-            error.header = self._header.salvage(root)
-            raise
-        try:
-            el = children(root, self._n)
-            header = self._header.read(el["header"])
-            body = children(el["body"], self._n)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise DecodeError(DecodeFault.SCHEMA_INVALID, f"unusable value: {exc}") from None
-        if header.protocol_version not in self.protocol_versions:
-            raise DecodeError(
-                DecodeFault.UNSUPPORTED_VERSION,
-                f"protocolVersion {header.protocol_version} is not served",
-                path="/StatusRequest/header/protocolVersion",
-                header=header,
-            )
+        header, parts = self._header.open_request(raw)
+        body = children(parts["body"], self._n)
         number = body.get("registrationNumber")
         return StatusRequest(header, string(number) if number is not None else None)
 

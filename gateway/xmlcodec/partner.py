@@ -85,9 +85,10 @@ class PartnerCodec:
             max_bytes=max_bytes,
             max_depth=max_depth,
         )
-        self.protocol_versions = protocol_versions
         self._n = len(PARTNER_NAMESPACE) + 2
-        self._header = HeaderCodec(self.gate, "PartnerRequest", _HEADER_FIELDS, _probe_body)
+        self._header = HeaderCodec(
+            self.gate, "PartnerRequest", _HEADER_FIELDS, _probe_body, protocol_versions
+        )
         self._number_tag = self.gate.tag("registrationNumber")
 
     # ---- requests ------------------------------------------------------------------
@@ -99,26 +100,9 @@ class PartnerCodec:
         gateway's RegistrationNumberPolicy's business (per item, in a batch). The number of
         batch items is only capped by the schema (1000); the gateway applies its own limit.
         """
-        gate = self.gate
-        root = gate.parse(raw)
-        try:
-            gate.message_type(root, ("PartnerRequest",))
-            gate.validate(root)
-        except DecodeError as error:
-            error.header = self._header.salvage(root)
-            raise
+        header, el = self._header.open_request(raw)
         n = self._n
-        header: RequestHeader | None = None
         try:
-            el = children(root, n)
-            header = self._header.read(el["header"])
-            if header.protocol_version not in self.protocol_versions:
-                raise DecodeError(
-                    DecodeFault.UNSUPPORTED_VERSION,
-                    f"protocolVersion {header.protocol_version} is not served",
-                    path="/PartnerRequest/header/protocolVersion",
-                    header=header,
-                )
             if (status_el := el.get("status")) is not None:
                 return StatusQuery(header, self._read_ref(status_el))
             if (batch_el := el.get("batchStatus")) is not None:

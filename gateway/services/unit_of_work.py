@@ -83,10 +83,14 @@ class PartnerExchange(Protocol):
 
 
 class UnitOfWork(Protocol):
-    letters: LetterRepository
-    notices: NoticeOutbox
-    journal: RequestJournal
-    partners: PartnerExchange
+    @property
+    def letters(self) -> LetterRepository: ...
+    @property
+    def notices(self) -> NoticeOutbox: ...
+    @property
+    def journal(self) -> RequestJournal: ...
+    @property
+    def partners(self) -> PartnerExchange: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench-ingest bench-requests clean
+.PHONY: run test lint bench-ingest bench-requests chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check gateway consumers producers tests bench
 	$(PY) -m mypy gateway consumers producers
+
+## Fault suite at full size (CHAOS_EVENTS per scenario, default 100,000) and its results table.
+chaos: $(STAMP)
+	bash deploy/kafka/kafka.sh fetch
+	bash deploy/postgres/pg.sh ensure
+	rm -f var/chaos-results.jsonl
+	CHAOS_EVENTS=$${CHAOS_EVENTS:-100000} $(PY) -m pytest -m reliability tests/reliability tests/hostile; \
+	status=$$?; $(PY) -m tests.reliability.report || status=1; exit $$status
 
 bench-ingest: $(STAMP)
 	$(PY) bench/ingest.py

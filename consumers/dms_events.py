@@ -3,6 +3,7 @@ in one transaction, and only then commit the offsets."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
@@ -19,6 +20,7 @@ from gateway.xmlcodec.errors import DecodeError
 from producers.dead_letters import DeadLetterPublisher
 
 log = logging.getLogger(__name__)
+REDELIVERY_DELAY_S = 1.0
 
 
 class DmsDecoder(Protocol):
@@ -90,5 +92,13 @@ def subscribe_dms_events(
         description="Letter registrations and status events published by the DMS.",
     )
     async def on_dms_events(message: KafkaMessage) -> None:
-        await ingestion.process(message.raw_message)
+        try:
+            await ingestion.process(message.raw_message)
+        except Exception:
+            # Not committed, and FastStream does not rewind by itself (AckPolicy.MANUAL): without
+            # this the next batch's commit would skip these records. Rewind, so they come again.
+            log.warning("DMS batch failed; it will be redelivered", exc_info=True)
+            await message.nack()
+            await asyncio.sleep(REDELIVERY_DELAY_S)
+            return
         await message.ack()

@@ -5,18 +5,26 @@ A send returns only once the broker has the record, so callers may commit offset
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import OutOfOrderSequenceNumber, ProducerFenced
 
 Headers = Sequence[tuple[str, bytes]]
 
 
 class KafkaProducer:
     def __init__(self, connection: dict[str, Any]) -> None:
-        self._producer = AIOKafkaProducer(
-            **connection,
+        self._connection = connection
+        self._producer = self._new_producer()
+        self._renewing = asyncio.Lock()
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            **self._connection,
             acks="all",
             enable_idempotence=True,
             linger_ms=2,
@@ -32,4 +40,23 @@ class KafkaProducer:
     async def send(
         self, topic: str, value: bytes, *, key: bytes | None = None, headers: Headers = ()
     ) -> None:
-        await self._producer.send_and_wait(topic, value, key=key, headers=list(headers))
+        producer = self._producer
+        try:
+            await producer.send_and_wait(topic, value, key=key, headers=list(headers))
+        except (OutOfOrderSequenceNumber, ProducerFenced):
+            # aiokafka never resets an idempotent producer's sequence numbers: after a broker
+            # restart with batches in flight, every later send to that partition fails with
+            # OutOfOrderSequenceNumber, forever. Start a fresh producer (a new producer id);
+            # the caller retries this send as it does for any failed send.
+            await self._renew(producer)
+            raise
+
+    async def _renew(self, failed: AIOKafkaProducer) -> None:
+        async with self._renewing:
+            if self._producer is not failed:  # a concurrent send renewed it already
+                return
+            fresh = self._new_producer()
+            await fresh.start()
+            self._producer = fresh
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(failed.stop(), 10)

@@ -38,6 +38,14 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS_FILE = Path(os.environ.get("CHAOS_RESULTS", ROOT / "var" / "chaos-results.jsonl"))
 
 
+def log_dir(name: str) -> Path:
+    """Where a scenario's gateway logs go: under var/, not pytest's tmp_path (concurrent pytest
+    sessions on the same machine rotate each other's basetemp directories away)."""
+    directory = ROOT / "var" / "reliability-logs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
 def chaos_events(default: int = 20_000) -> int:
     """Events per fault scenario: CHAOS_EVENTS (make chaos: 100,000), else the CI size."""
     return int(os.environ.get("CHAOS_EVENTS", default))
@@ -84,8 +92,8 @@ def gateway_env(settings: Settings) -> dict[str, str]:
     for name, value in settings.model_dump(mode="json").items():
         if value is None:
             continue
-        env[f"GATEWAY_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(
-            value
+        env[f"GATEWAY_{name.upper()}"] = (
+            str(value).lower() if isinstance(value, bool) else str(value)
         )
     env["GATEWAY_IDENTIFIER_HASH_KEY"] = settings.identifier_hash_key.get_secret_value()
     env["GATEWAY_DATABASE_URL"] = settings.database_url
@@ -319,3 +327,160 @@ async def compare_with_reference(
         ),
         "history_extra": sum(1 for k in got_history if k not in want_history),
     }
+
+
+# ---- request traffic with a known right answer ---------------------------------------------
+
+
+class RequestLoad:
+    """Call-center requests at a steady rate for letters whose state is known, each checked
+    against the reference fold. Outcomes: answered (right), wrong, fault:<CODE>, timeout,
+    client_error (the requester's own send failed, e.g. while the broker was down)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        expected: dict[str, Letter],
+        expected_history: dict[str, list[HistoryEntry]],
+        *,
+        rate_per_s: float = 40.0,
+        timeout_s: float = 15.0,
+        max_in_flight: int = 64,
+    ) -> None:
+        from gateway.client import StatusClient
+        from gateway.xmlcodec.egov import StatusCodec
+
+        self.settings, self.expected, self.expected_history = settings, expected, expected_history
+        self.codec = StatusCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
+        self.client = StatusClient(
+            kafka_connection(settings),
+            settings.topic_callcenter_requests,
+            settings.topic_callcenter_replies,
+        )
+        self.rate, self.timeout = rate_per_s, timeout_s
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self.outcomes: list[tuple[float, float, str]] = []  # (sent at, answered at, outcome)
+        self.wrong: list[str] = []
+        self._numbers = sorted(expected)
+
+    async def __aenter__(self) -> RequestLoad:
+        await self.client.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.stop()
+
+    def check(self, raw: bytes, number: str) -> str:
+        reply = self.codec.decode_reply(raw)
+        if reply.fault is not None:
+            return f"fault:{reply.fault.code}"
+        status, letter = reply.status, self.expected[number]
+        assert status is not None
+        got = (
+            status.registration_number,
+            status.status,
+            status.last_change_at,
+            status.department_code,
+            status.executor_name,
+            status.executor_phone,
+            [(h.sequence, h.status, h.at) for h in status.history],
+        )
+        want = (
+            number,
+            letter.status,
+            letter.status_at,
+            letter.department.code if letter.department else None,
+            letter.executor.full_name if letter.executor else None,
+            letter.executor.phone if letter.executor else None,
+            [(h.sequence, h.status, h.at) for h in self.expected_history[number]],
+        )
+        if got != want:
+            self.wrong.append(f"{number}: got {got!r}, want {want!r}")
+            return "wrong"
+        return "answered"
+
+    async def ask_once(self, index: int) -> str:
+        import random
+
+        from gateway.client import build_request
+
+        number = random.Random(index).choice(self._numbers)
+        request = build_request(self.settings, number, operator=f"OP{index % 5000:04d}")
+        sent = time.monotonic()
+        try:
+            raw = await self.client.send(
+                self.codec.encode_request(request), timeout=self.timeout, key=number.encode()
+            )
+            outcome = self.check(raw, number)
+        except TimeoutError:
+            outcome = "timeout"
+        except Exception as exc:  # noqa: BLE001 - the requester's own transport failed
+            outcome = f"client_error:{type(exc).__name__}"
+        self.outcomes.append((sent, time.monotonic(), outcome))
+        return outcome
+
+    async def run(self, stop: asyncio.Event, max_seconds: float) -> None:
+        """Send at `rate` until `stop` is set or `max_seconds` passed; then await stragglers."""
+        tasks: set[asyncio.Task[str]] = set()
+        deadline = time.monotonic() + max_seconds
+        index = 0
+        while not stop.is_set() and time.monotonic() < deadline:
+            await self._slots.acquire()
+            index += 1
+            task = asyncio.create_task(self.ask_once(index))
+            task.add_done_callback(lambda _t: self._slots.release())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1 / self.rate)
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.timeout + 10)
+
+    async def probe(self, n: int = 30) -> dict[str, int]:
+        """n requests for n different letters (so every partition is used), all at once; after
+        recovery every one of them must get the right answer."""
+        before = len(self.outcomes)
+        await asyncio.gather(*(self.ask_once(1_000_000 + i) for i in range(n)))
+        counts: dict[str, int] = {}
+        for _, _, outcome in self.outcomes[before:]:
+            counts[outcome] = counts.get(outcome, 0) + 1
+        return counts
+
+    def summary(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for _, _, outcome in self.outcomes:
+            counts[outcome] = counts.get(outcome, 0) + 1
+        return counts
+
+    def figures(self) -> dict[str, int]:
+        counts = self.summary()
+        answered = counts.get("answered", 0)
+        wrong = counts.get("wrong", 0)
+        return {
+            "requests_sent": len(self.outcomes),
+            "answered": answered,
+            "faulted": sum(v for k, v in counts.items() if k.startswith("fault:")),
+            "timed_out": sum(
+                v for k, v in counts.items() if k == "timeout" or k.startswith("client_error")
+            ),
+            "wrong_answers": wrong,
+        }
+
+    def first_answer_after(self, moment: float) -> float | None:
+        answered = [done for sent, done, o in self.outcomes if o == "answered" and sent >= moment]
+        return min(answered) if answered else None
+
+
+def stable_expectations(
+    settings: Settings, before: Sequence[DmsEvent], after: Sequence[DmsEvent]
+) -> tuple[dict[str, Letter], dict[str, list[HistoryEntry]]]:
+    """Letters whose events are all in `before`: their right answer cannot change later."""
+    hasher = IdentifierHasher(settings.identifier_hash_key.get_secret_value().encode())
+    later = {e.registration_number for e in after}
+    folds: dict[str, LetterFold] = {}
+    for event in before:
+        number = event.registration_number
+        folds.setdefault(number, LetterFold(Letter(number))).apply(event, hasher)
+    expected = {n: f.letter for n, f in folds.items() if n not in later and f.letter.status}
+    history = {n: [folds[n].history[s] for s in sorted(folds[n].history)] for n in expected}
+    return expected, history

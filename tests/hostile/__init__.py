@@ -1,0 +1,1 @@
+"""Hostile input at every entry point of the running gateway, on the real broker."""

@@ -8,6 +8,7 @@ the first time.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -64,7 +65,7 @@ async def rebuild_store(settings: Settings, database_url: str) -> RebuildResult:
         await engine.dispose()
 
 
-async def _replay(settings: Settings, batch_size: int = 2000):  # type: ignore[no-untyped-def]
+async def _replay(settings: Settings, batch_size: int = 2000) -> AsyncIterator[list[bytes]]:
     consumer = AIOKafkaConsumer(**kafka_connection(settings), enable_auto_commit=False)
     await consumer.start()
     try:

@@ -13,6 +13,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 
@@ -227,7 +228,7 @@ class Letter:
         """Fold one event in. Pure; `hash_identifier` keys the applicant's identifier."""
         if event.registration_number != self.registration_number:
             raise ValueError("event belongs to another letter")
-        changes: dict[str, object] = {}
+        changes: dict[str, Any] = {}
         seq = event.sequence
         if seq > self.status_seq:
             changes.update(status_seq=seq, status=event.implied_status, status_at=event.occurred_at)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from lxml import etree
@@ -82,7 +83,7 @@ class DmsCodec:
     def _extract(self, kind: str, root: etree._Element) -> DmsEvent:
         n = self._n
         el = children(root, n)
-        common = {
+        common: dict[str, Any] = {
             "event_id": UUID(token(el["eventId"])),
             "registration_number": token(el["registrationNumber"]),
             "sequence": int(token(el["sequence"])),

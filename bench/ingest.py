@@ -24,9 +24,17 @@ import uuid
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Run as a script: import from the project root, not from bench/ (bench/requests.py must never
+# shadow the `requests` library for whatever imports it).
+_BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
+sys.path.insert(0, str(_BENCH.parent))
 
-from _common import (  # noqa: E402
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
+from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from bench._common import (  # noqa: E402
     Services,
     add_service_options,
     command_line,
@@ -34,10 +42,6 @@ from _common import (  # noqa: E402
     fresh_database,
     table,
 )
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
-from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
-
 from gateway.app import Gateway, ensure_topics, kafka_connection  # noqa: E402
 from gateway.domain.letters import LetterRegistered  # noqa: E402
 from gateway.settings import Settings  # noqa: E402

@@ -13,6 +13,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from consumers.raw import raw_bodies
 from gateway.domain.letters import DmsEvent
 from gateway.metrics import Metrics
 from gateway.services.ingest import IngestResult
@@ -65,12 +66,6 @@ class DmsEventIngestion:
         return result
 
 
-async def _raw_bodies(message: KafkaMessage) -> object:
-    """The handler reads `message.raw_message` itself; FastStream's default decoder would build
-    a message object per record and try json.loads on every XML body, for nothing."""
-    return message.body
-
-
 def subscribe_dms_events(
     broker: KafkaBroker,
     topics: Sequence[str],
@@ -84,7 +79,7 @@ def subscribe_dms_events(
         group_id=group_id,
         batch=True,
         max_records=max_records,
-        decoder=_raw_bodies,
+        decoder=raw_bodies,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,  # commit only after the batch's effect is durable
         no_reply=True,

@@ -10,10 +10,12 @@ import logging
 import time
 from collections.abc import Sequence
 
+from aiokafka.structs import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from consumers.raw import raw_bodies
 from gateway.metrics import Metrics
 from gateway.services.audited_requests import AuditedRequestHandler, Delivery
 from producers.replies import ReplyPublisher
@@ -21,9 +23,11 @@ from producers.replies import ReplyPublisher
 log = logging.getLogger(__name__)
 
 
-def _header(message: KafkaMessage, name: str) -> str | None:
-    value = message.headers.get(name)
-    return str(value) if value else None
+def _header(record: ConsumerRecord, name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name and value:
+            return value.decode("utf-8", errors="replace")
+    return None
 
 
 def subscribe_requests(
@@ -36,44 +40,56 @@ def subscribe_requests(
     service: AuditedRequestHandler,
     replies: ReplyPublisher,
     publish_retry_s: float,
+    max_records: int = 200,
     metrics: Metrics | None = None,
 ) -> None:
+    """Requests are taken in batches (whatever has arrived, up to `max_records`): answered in one
+    transaction, their replies published together, then the offsets committed once."""
+
     @broker.subscriber(
         *topics,
         group_id=group_id,
+        batch=True,
+        max_records=max_records,
+        decoder=raw_bodies,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.MANUAL,  # commit only once the reply is on the reply topic
+        ack_policy=AckPolicy.MANUAL,  # commit only once the replies are on their reply topics
         no_reply=True,
         title=title,
         description=description,
     )
-    async def on_status_request(message: KafkaMessage) -> None:
-        record = message.raw_message
+    async def on_requests(message: KafkaMessage) -> None:
+        records: Sequence[ConsumerRecord] = message.raw_message
         started = time.monotonic()
-        delivery = Delivery(
-            topic=record.topic,
-            reply_to=_header(message, "reply_to"),
-            correlation_id=_header(message, "correlation_id"),
+        deliveries = [
+            Delivery(r.topic, _header(r, "reply_to"), _header(r, "correlation_id")) for r in records
+        ]
+        decisions = await service.handle_batch(
+            [(r.value or b"", d) for r, d in zip(records, deliveries, strict=True)]
         )
-        decision = await service.handle(record.value or b"", delivery)
-        if decision.reply is not None and decision.reply_topic is not None:
-            try:
-                await replies.publish(
-                    decision.reply_topic,
-                    decision.reply,
-                    key=decision.key,
-                    correlation_id=delivery.correlation_id,
+        try:
+            await asyncio.gather(
+                *(
+                    replies.publish(
+                        decision.reply_topic,
+                        decision.reply,
+                        key=decision.key,
+                        correlation_id=delivery.correlation_id,
+                    )
+                    for decision, delivery in zip(decisions, deliveries, strict=True)
+                    if decision.reply is not None and decision.reply_topic is not None
                 )
-            except Exception:
-                # Not committed: rewind so the request comes again; its stored reply is replayed.
-                log.warning("reply publish failed; request will be redelivered", exc_info=True)
-                await message.nack()
-                await asyncio.sleep(publish_retry_s)
-                return
+            )
+        except Exception:
+            # Not committed: rewind so the requests come again; their stored replies are replayed.
+            log.warning("reply publish failed; requests will be redelivered", exc_info=True)
+            await message.nack()
+            await asyncio.sleep(publish_retry_s)
+            return
         await message.ack()
         if metrics is not None:
-            metrics.request_handled(
-                record.topic, decision.client_id, decision.outcome, time.monotonic() - started
-            )
-            if not decision.audit_written:
-                metrics.audit_write_failures.inc()
+            elapsed = time.monotonic() - started
+            for record, decision in zip(records, decisions, strict=True):
+                metrics.request_handled(record.topic, decision.client_id, decision.outcome, elapsed)
+                if not decision.audit_written:
+                    metrics.audit_write_failures.inc()

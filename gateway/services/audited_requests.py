@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.domain.requests import Fault, FaultView, RequestHeader
-from gateway.services.unit_of_work import AuditEntry, StoredReply, UnitOfWork
+from gateway.services.unit_of_work import AuditEntry, ReplyKey, StoredReply, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,27 @@ class RequestKind(Protocol):
 
     def allowed_reply_topics(self, request_topic: str) -> frozenset[str]: ...
     def assess(self, raw: bytes, request_topic: str) -> Assessment: ...
-    async def answer(self, uow: UnitOfWork, assessment: Assessment, request_topic: str) -> Any: ...
+    async def answer(
+        self, uow: UnitOfWork, requests: Sequence[tuple[Assessment, str]]
+    ) -> list[Any]:
+        """Results for (assessment, request topic) pairs, in order, from one unit of work."""
+
     def encode(self, header: RequestHeader | None, request_hash: str, result: Any) -> bytes: ...
+
+
+@dataclass
+class _Item:
+    raw: bytes
+    delivery: Delivery
+    request_hash: str
+    assessment: Assessment
+    decision: Decision | None = None
+    result: Any = None
+
+    @property
+    def key(self) -> ReplyKey | None:
+        header = self.assessment.header
+        return (header.client_id, header.message_id) if header else None
 
 
 class AuditedRequestHandler:
@@ -82,93 +101,160 @@ class AuditedRequestHandler:
         self._kind, self._uow_factory, self._now = kind, uow_factory, now
 
     async def handle(self, raw: bytes, delivery: Delivery) -> Decision:
+        return (await self.handle_batch([(raw, delivery)]))[0]
+
+    async def handle_batch(self, requests: Sequence[tuple[bytes, Delivery]]) -> list[Decision]:
+        """Decisions in order, for requests answered together in one transaction."""
         received_at = self._now()
-        request_hash = hashlib.sha256(raw).hexdigest()
-        assessment = self._kind.assess(raw, delivery.topic)
-        header, number = assessment.header, assessment.registration_number
-        client = header.client_id if header else None
-
-        if delivery.reply_to not in self._kind.allowed_reply_topics(delivery.topic):
-            log.warning(
-                "refused reply topic %r", delivery.reply_to, extra={"topic": delivery.topic}
+        items = [
+            _Item(
+                raw,
+                delivery,
+                hashlib.sha256(raw).hexdigest(),
+                self._kind.assess(raw, delivery.topic),
             )
-            written = await self._audit_only(assessment, delivery, request_hash, received_at)
-            return Decision(REPLY_TOPIC_REFUSED, client_id=client, audit_written=written)
-
+            for raw, delivery in requests
+        ]
+        refused = [
+            i
+            for i in items
+            if i.delivery.reply_to not in self._kind.allowed_reply_topics(i.delivery.topic)
+        ]
+        for item in refused:
+            log.warning(
+                "refused reply topic %r",
+                item.delivery.reply_to,
+                extra={"topic": item.delivery.topic},
+            )
         try:
             async with self._uow_factory() as uow:
-                earlier = None
-                if header is not None:
-                    earlier = await uow.journal.reply_for(header.client_id, header.message_id)
-                    if earlier is not None and earlier.request_hash == request_hash:
-                        return Decision(
-                            REDELIVERED, earlier.reply, delivery.reply_to, number, client
-                        )
-                if earlier is not None:
-                    result: Any = FaultView(Fault.INVALID_REQUEST, "message id already used")
-                elif assessment.fault is not None:
-                    result = assessment.fault
-                else:
-                    result = await self._kind.answer(uow, assessment, delivery.topic)
-                reply = self._kind.encode(header, request_hash, result)
-                outcome = result.code.value if isinstance(result, FaultView) else ANSWERED
-                entry = self._entry(assessment, delivery, request_hash, outcome, received_at, reply)
-                if header is not None and earlier is None:
-                    kept = StoredReply(request_hash, reply)
-                    if not await uow.journal.remember_reply(
-                        header.client_id, header.message_id, kept, entry.replied_at
-                    ):
-                        raise _AnsweredElsewhere
-                await uow.journal.record(entry)
+                entries = [self._entry(i, REPLY_TOPIC_REFUSED, received_at, None) for i in refused]
+                answerable = [i for i in items if i not in refused]
+                await self._answer(uow, answerable, received_at, entries)
+                await uow.journal.record(entries)
                 await uow.commit()
         except _AnsweredElsewhere:
-            # Another replica answered the same request meanwhile (a rebalance redelivered it);
-            # it audited it too. Our transaction is rolled back; its reply is the one to send.
-            return await self.handle(raw, delivery)
+            # Another replica answered one of them meanwhile (a rebalance redelivered it) and
+            # audited it. Ours is rolled back; one by one, each finds its stored reply.
+            return [await self.handle(raw, delivery) for raw, delivery in requests]
         except Exception:
             log.exception("store failed while answering; replying TEMPORARILY_UNAVAILABLE")
-            unavailable = FaultView(Fault.TEMPORARILY_UNAVAILABLE)
-            reply = self._kind.encode(header, request_hash, unavailable)
-            return Decision(unavailable.code.value, reply, delivery.reply_to, number, client, False)
-        return Decision(outcome, reply, delivery.reply_to, number, client)
+            return [self._unavailable(i, i in refused) for i in items]
+        for item in refused:
+            item.decision = Decision(REPLY_TOPIC_REFUSED, client_id=_client(item))
+        decisions = [item.decision for item in items]
+        assert all(d is not None for d in decisions), "every request gets a decision"
+        return decisions  # type: ignore[return-value]
+
+    async def _answer(
+        self, uow: UnitOfWork, items: list[_Item], received_at: datetime, entries: list[AuditEntry]
+    ) -> None:
+        earlier = await uow.journal.replies_for({i.key for i in items if i.key is not None})
+        first_in_batch: dict[ReplyKey, _Item] = {}
+        to_answer: list[_Item] = []
+        for item in items:
+            key = item.key
+            before = earlier.get(key) if key else None
+            twin = first_in_batch.get(key) if key else None
+            if before is not None or twin is not None:
+                same = (before.request_hash if before else twin.request_hash) == item.request_hash
+                if same and before is not None:  # a redelivery: the very same reply again
+                    item.decision = Decision(
+                        REDELIVERED,
+                        before.reply,
+                        item.delivery.reply_to,
+                        item.assessment.registration_number,
+                        _client(item),
+                    )
+                elif same:
+                    item.result = twin  # answered below, with its twin's reply
+                else:
+                    item.result = FaultView(Fault.INVALID_REQUEST, "message id already used")
+                continue
+            if key is not None:
+                first_in_batch[key] = item
+            if item.assessment.fault is not None:
+                item.result = item.assessment.fault
+            else:
+                to_answer.append(item)
+        results = (
+            await self._kind.answer(uow, [(i.assessment, i.delivery.topic) for i in to_answer])
+            if to_answer
+            else []
+        )
+        for item, result in zip(to_answer, results, strict=True):
+            item.result = result
+        to_keep: dict[ReplyKey, StoredReply] = {}
+        for item in items:
+            if item.decision is not None or isinstance(item.result, _Item):
+                continue
+            reply = self._kind.encode(item.assessment.header, item.request_hash, item.result)
+            outcome = item.result.code.value if isinstance(item.result, FaultView) else ANSWERED
+            entries.append(self._entry(item, outcome, received_at, reply))
+            item.decision = Decision(
+                outcome,
+                reply,
+                item.delivery.reply_to,
+                item.assessment.registration_number,
+                _client(item),
+            )
+            if (
+                item.key is not None
+                and item.key not in earlier
+                and first_in_batch.get(item.key) is item
+            ):
+                to_keep[item.key] = StoredReply(item.request_hash, reply)
+        for item in items:  # the same request twice in one batch: the same reply twice
+            if isinstance(item.result, _Item) and item.result.decision is not None:
+                twin_decision = item.result.decision
+                item.decision = Decision(
+                    REDELIVERED,
+                    twin_decision.reply,
+                    item.delivery.reply_to,
+                    twin_decision.key,
+                    twin_decision.client_id,
+                )
+        kept = await uow.journal.remember_replies(to_keep, self._now())
+        if kept != set(to_keep):
+            raise _AnsweredElsewhere
+
+    def _unavailable(self, item: _Item, refused: bool) -> Decision:
+        if refused:
+            return Decision(REPLY_TOPIC_REFUSED, client_id=_client(item), audit_written=False)
+        header = item.assessment.header
+        reply = self._kind.encode(
+            header, item.request_hash, FaultView(Fault.TEMPORARILY_UNAVAILABLE)
+        )
+        return Decision(
+            Fault.TEMPORARILY_UNAVAILABLE.value,
+            reply,
+            item.delivery.reply_to,
+            item.assessment.registration_number,
+            _client(item),
+            False,
+        )
 
     def _entry(
-        self,
-        assessment: Assessment,
-        delivery: Delivery,
-        request_hash: str,
-        outcome: str,
-        received_at: datetime,
-        reply: bytes | None,
+        self, item: _Item, outcome: str, received_at: datetime, reply: bytes | None
     ) -> AuditEntry:
-        header = assessment.header
+        header, delivery = item.assessment.header, item.delivery
         return AuditEntry(
             client_id=header.client_id if header else "(unreadable)",
             message_id=header.message_id if header else "(unreadable)",
             correlation_id=delivery.correlation_id,
             request_topic=delivery.topic,
             reply_topic=delivery.reply_to,
-            end_user_hash=assessment.end_user_hash,
+            end_user_hash=item.assessment.end_user_hash,
             operator_id=header.operator_id if header else None,
-            registration_number=assessment.registration_number,
+            registration_number=item.assessment.registration_number,
             outcome=outcome,
-            request_hash=request_hash,
+            request_hash=item.request_hash,
             reply_hash=hashlib.sha256(reply).hexdigest() if reply is not None else None,
             received_at=received_at,
             replied_at=self._now(),
         )
 
-    async def _audit_only(
-        self, assessment: Assessment, delivery: Delivery, request_hash: str, received_at: datetime
-    ) -> bool:
-        entry = self._entry(
-            assessment, delivery, request_hash, REPLY_TOPIC_REFUSED, received_at, None
-        )
-        try:
-            async with self._uow_factory() as uow:
-                await uow.journal.record(entry)
-                await uow.commit()
-        except Exception:
-            log.exception("audit write failed for a refused request")
-            return False
-        return True
+
+def _client(item: _Item) -> str | None:
+    header = item.assessment.header
+    return header.client_id if header else None

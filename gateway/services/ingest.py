@@ -107,7 +107,8 @@ async def _partner_notifications(
             continue
         prior = before.get(number)
         if prior is not None and not prior.is_registered:
-            entries = [*await uow.letters.history(number), *entries]
+            earlier = (await uow.letters.histories([number])).get(number, [])
+            entries = [*earlier, *entries]
         unique = {entry.sequence: entry for entry in entries}
         changes += [
             StatusChangeNotification(

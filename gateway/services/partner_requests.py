@@ -8,7 +8,7 @@ topic, redelivery, audit) is in audited_requests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -87,6 +87,11 @@ class PartnerRequests:
         return Assessment(header, request, None, number)
 
     async def answer(
+        self, uow: UnitOfWork, requests: Sequence[tuple[Assessment, str]]
+    ) -> list[PartnerResult]:
+        return [await self._answer_one(uow, a, topic) for a, topic in requests]
+
+    async def _answer_one(
         self, uow: UnitOfWork, assessment: Assessment, request_topic: str
     ) -> PartnerResult:
         partner = self._partners[request_topic]

@@ -8,7 +8,7 @@ audit) is in audited_requests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -98,15 +98,23 @@ class StatusRequests:
         return Assessment(header, request, None, checked, end_user)
 
     async def answer(
-        self, uow: UnitOfWork, assessment: Assessment, request_topic: str
-    ) -> StatusView | FaultView:
-        number = assessment.registration_number
-        assert number is not None  # assess() faulted otherwise
-        role = self._channels[request_topic].role
-        letter = (await uow.letters.get_many([number])).get(number)
-        if letter is None or not may_see(letter, role, assessment.end_user_hash):
-            return FaultView(Fault.NOT_FOUND)  # the same answer whether absent or not theirs
-        return self._view(letter, await uow.letters.history(number))
+        self, uow: UnitOfWork, requests: Sequence[tuple[Assessment, str]]
+    ) -> list[StatusView | FaultView]:
+        numbers = {a.registration_number for a, _ in requests if a.registration_number}
+        letters = await uow.letters.get_many(numbers)
+        visible = {
+            (a.registration_number, topic)
+            for a, topic in requests
+            if (letter := letters.get(a.registration_number or "")) is not None
+            and may_see(letter, self._channels[topic].role, a.end_user_hash)
+        }
+        histories = await uow.letters.histories({n for n, _ in visible})
+        return [
+            self._view(letters[a.registration_number], histories.get(a.registration_number, []))
+            if a.registration_number and (a.registration_number, topic) in visible
+            else FaultView(Fault.NOT_FOUND)  # the same answer whether absent or not theirs
+            for a, topic in requests
+        ]
 
     def _view(self, letter: Letter, history: list[HistoryEntry]) -> StatusView:
         assert letter.status is not None and letter.status_at is not None

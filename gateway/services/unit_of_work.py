@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -16,7 +16,9 @@ from gateway.domain.partners import OutcomeReport, StatusChangeNotification
 class LetterRepository(Protocol):
     async def processed(self, event_ids: Collection[UUID]) -> set[UUID]: ...
     async def get_many(self, numbers: Collection[str]) -> dict[str, Letter]: ...
-    async def history(self, number: str) -> list[HistoryEntry]: ...
+    async def histories(self, numbers: Collection[str]) -> dict[str, list[HistoryEntry]]:
+        """Each letter's history in sequence order (letters without one are left out)."""
+
     async def save(self, letters: Collection[Letter]) -> None: ...
     async def add_history(self, entries: Iterable[tuple[str, HistoryEntry]]) -> None: ...
     async def mark_processed(self, events: Iterable[tuple[UUID, str]]) -> None: ...
@@ -53,15 +55,20 @@ class StoredReply:
     reply: bytes
 
 
+ReplyKey = tuple[str, str]  # (client id, message id)
+
+
 class RequestJournal(Protocol):
     """The audit trail (append-only) and the replies kept for redelivered requests."""
 
-    async def record(self, entry: AuditEntry) -> None: ...
-    async def remember_reply(
-        self, client_id: str, message_id: str, reply: StoredReply, now: datetime
-    ) -> bool:
-        """False when another delivery of the same request stored its reply first."""
-    async def reply_for(self, client_id: str, message_id: str) -> StoredReply | None: ...
+    async def record(self, entries: Collection[AuditEntry]) -> None: ...
+    async def remember_replies(
+        self, replies: Mapping[ReplyKey, StoredReply], now: datetime
+    ) -> set[ReplyKey]:
+        """Keep replies; returns the keys kept. A key missing from the result was kept first
+        by another delivery of the same request."""
+
+    async def replies_for(self, keys: Collection[ReplyKey]) -> dict[ReplyKey, StoredReply]: ...
 
 
 class PartnerExchange(Protocol):

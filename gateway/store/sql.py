@@ -37,7 +37,7 @@ from gateway.domain.letters import (
     Status,
 )
 from gateway.domain.partners import OutcomeReport, StatusChangeNotification
-from gateway.services.unit_of_work import AuditEntry, StoredReply
+from gateway.services.unit_of_work import AuditEntry, ReplyKey, StoredReply
 from gateway.store.tables import (
     letter_history,
     letters,
@@ -220,14 +220,20 @@ class SqlLetterRepository:
                 found[row["registration_number"]] = _letter_from_row(row)
         return found
 
-    async def history(self, number: str) -> list[HistoryEntry]:
-        query = (
-            select(letter_history)
-            .where(letter_history.c.registration_number == number)
-            .order_by(letter_history.c.sequence)
-        )
-        rows = (await self._conn.execute(query)).mappings()
-        return [HistoryEntry(r["sequence"], Status(r["status"]), r["at"], r["note"]) for r in rows]
+    async def histories(self, numbers: Collection[str]) -> dict[str, list[HistoryEntry]]:
+        found: dict[str, list[HistoryEntry]] = {}
+        h = letter_history
+        for chunk in _chunks(sorted(numbers)):
+            query = (
+                select(h)
+                .where(h.c.registration_number.in_(chunk))
+                .order_by(h.c.registration_number, h.c.sequence)
+            )
+            for r in (await self._conn.execute(query)).mappings():
+                found.setdefault(r["registration_number"], []).append(
+                    HistoryEntry(r["sequence"], Status(r["status"]), r["at"], r["note"])
+                )
+        return found
 
     async def save(self, changed: Collection[Letter]) -> None:
         rows = [_letter_row(letter) for letter in changed]
@@ -325,31 +331,39 @@ class SqlRequestJournal:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
 
-    async def record(self, entry: AuditEntry) -> None:
-        await self._conn.execute(insert(request_audit).values(**vars(entry)))
+    async def record(self, entries: Collection[AuditEntry]) -> None:
+        if entries:
+            await self._conn.execute(insert(request_audit), [vars(e) for e in entries])
 
-    async def remember_reply(
-        self, client_id: str, message_id: str, reply: StoredReply, now: datetime
-    ) -> bool:
+    async def remember_replies(
+        self, replies: Mapping[ReplyKey, StoredReply], now: datetime
+    ) -> set[ReplyKey]:
+        if not replies:
+            return set()
+        rows = [
+            {"client_id": client, "message_id": message, "request_hash": kept.request_hash,
+             "reply": kept.reply, "created_at": now}
+            for (client, message), kept in replies.items()
+        ]
+        t = sent_replies
         statement = (
-            _INSERT[self._conn.dialect.name](sent_replies)
-            .values(
-                client_id=client_id,
-                message_id=message_id,
-                request_hash=reply.request_hash,
-                reply=reply.reply,
-                created_at=now,
-            )
+            _INSERT[self._conn.dialect.name](t)
             .on_conflict_do_nothing()
+            .returning(t.c.client_id, t.c.message_id)
         )
-        return (await self._conn.execute(statement)).rowcount == 1
+        result = await self._conn.execute(statement, rows)  # RETURNING: only the rows kept
+        return {(r.client_id, r.message_id) for r in result}
 
-    async def reply_for(self, client_id: str, message_id: str) -> StoredReply | None:
-        query = select(sent_replies.c.request_hash, sent_replies.c.reply).where(
-            sent_replies.c.client_id == client_id, sent_replies.c.message_id == message_id
-        )
-        row = (await self._conn.execute(query)).first()
-        return StoredReply(row.request_hash, row.reply) if row else None
+    async def replies_for(self, keys: Collection[ReplyKey]) -> dict[ReplyKey, StoredReply]:
+        found: dict[ReplyKey, StoredReply] = {}
+        wanted = set(keys)
+        for chunk in _chunks(sorted({message for _, message in wanted})):
+            query = select(sent_replies).where(sent_replies.c.message_id.in_(chunk))
+            for row in (await self._conn.execute(query)).mappings():
+                key = (row["client_id"], row["message_id"])
+                if key in wanted:
+                    found[key] = StoredReply(row["request_hash"], row["reply"])
+        return found
 
 
 class SqlPartnerExchange:

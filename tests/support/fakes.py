@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Self
@@ -10,7 +10,7 @@ from uuid import UUID
 
 from gateway.domain.letters import AcceptanceNotice, HistoryEntry, Letter
 from gateway.domain.partners import OutcomeReport, StatusChangeNotification
-from gateway.services.unit_of_work import AuditEntry, StoredReply
+from gateway.services.unit_of_work import AuditEntry, ReplyKey, StoredReply
 
 
 class FakeStore:
@@ -41,9 +41,12 @@ class _Letters:
     async def get_many(self, numbers: Collection[str]) -> dict[str, Letter]:
         return {n: self._store.letters[n] for n in numbers if n in self._store.letters}
 
-    async def history(self, number: str) -> list[HistoryEntry]:
-        entries = self._store.history.get(number, {})
-        return [entries[s] for s in sorted(entries)]
+    async def histories(self, numbers: Collection[str]) -> dict[str, list[HistoryEntry]]:
+        return {
+            n: [entries[s] for s in sorted(entries)]
+            for n in numbers
+            if (entries := self._store.history.get(n))
+        }
 
     async def save(self, letters: Collection[Letter]) -> None:
         self._pending.letters.update({letter.registration_number: letter for letter in letters})
@@ -78,19 +81,18 @@ class _Journal:
     def __init__(self, pending: FakeStore, store: FakeStore) -> None:
         self._pending, self._store = pending, store
 
-    async def record(self, entry: AuditEntry) -> None:
-        self._pending.audit.append(entry)
+    async def record(self, entries: Collection[AuditEntry]) -> None:
+        self._pending.audit.extend(entries)
 
-    async def remember_reply(
-        self, client_id: str, message_id: str, reply: StoredReply, now: datetime
-    ) -> bool:
-        if (client_id, message_id) in self._store.replies:
-            return False
-        self._pending.replies[(client_id, message_id)] = reply
-        return True
+    async def remember_replies(
+        self, replies: Mapping[ReplyKey, StoredReply], now: datetime
+    ) -> set[ReplyKey]:
+        kept = {k: r for k, r in replies.items() if k not in self._store.replies}
+        self._pending.replies.update(kept)
+        return set(kept)
 
-    async def reply_for(self, client_id: str, message_id: str) -> StoredReply | None:
-        return self._store.replies.get((client_id, message_id))
+    async def replies_for(self, keys: Collection[ReplyKey]) -> dict[ReplyKey, StoredReply]:
+        return {k: self._store.replies[k] for k in keys if k in self._store.replies}
 
 
 class FakeUnitOfWork:

@@ -179,13 +179,11 @@ async def test_a_request_answered_meanwhile_by_another_replica_gets_that_replica
             uow = await super().__aenter__()
             if BlindOnce.blind:
                 BlindOnce.blind = False
-                real = uow.journal.reply_for
 
-                async def not_yet(*args):
-                    return None
+                async def not_yet(keys):  # type: ignore[no-untyped-def]
+                    return {}
 
-                uow.journal.reply_for = not_yet  # type: ignore[method-assign]
-                assert real
+                uow.journal.replies_for = not_yet  # type: ignore[method-assign]
             return uow
 
     ours = await build(store, uow=lambda: BlindOnce(store)).handle(raw, egov())
@@ -212,3 +210,30 @@ async def test_requests_over_the_per_user_limit_are_rate_limited():
         request("DGK-2026-000001", user="5ZK3R8P", message_id="2"), egov()
     )
     assert first.outcome == "NOT_FOUND" and second.outcome == "RATE_LIMITED"
+
+
+async def test_a_batch_answers_each_request_on_its_own_in_one_transaction():
+    store = FakeStore()
+    registered = await letter(store)
+    owner = registered.applicant.identifier
+    known = request(registered.registration_number, user=owner, message_id="known")
+    await build(store).handle(known, egov())
+    commits_before = store.commits
+    twice = request(registered.registration_number, user=owner, message_id="twice")
+    batch = [
+        (request(registered.registration_number, user=owner, message_id="new"), egov()),
+        (twice, egov()),
+        (twice, egov()),  # the same request twice in one batch
+        (known, egov()),  # redelivered from an earlier batch
+        (request("bad", user=owner, message_id="bad"), egov()),
+        (request("DGK-2026-000001", user=owner, message_id="x"), egov(reply_to="elsewhere")),
+    ]
+    decisions = await build(store).handle_batch(batch)
+    assert [d.outcome for d in decisions] == [
+        "ANSWERED", "ANSWERED", "REDELIVERED", "REDELIVERED",
+        "MALFORMED_REGISTRATION_NUMBER", "REPLY_TOPIC_REFUSED",
+    ]
+    assert decisions[1].reply == decisions[2].reply and decisions[5].reply is None
+    assert store.commits == commits_before + 1
+    audited = [e.message_id for e in store.audit[1:]]
+    assert sorted(audited) == ["bad", "new", "twice", "x"], "one audit row per request"

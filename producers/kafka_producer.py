@@ -27,7 +27,7 @@ class KafkaProducer:
             **self._connection,
             acks="all",
             enable_idempotence=True,
-            linger_ms=2,
+            linger_ms=0,  # replies wait on this; concurrent sends still batch up
             request_timeout_ms=15_000,
         )
 

@@ -22,6 +22,7 @@ test: $(STAMP)
 	bash deploy/kafka/kafka.sh fetch
 	bash deploy/postgres/pg.sh ensure
 	$(PY) -m ruff check gateway consumers producers tests bench
+	$(PY) -m mypy gateway consumers producers
 	$(PY) -m pytest
 
 lint: $(STAMP)

@@ -156,8 +156,9 @@ class AuditedRequestHandler:
             key = item.key
             before = earlier.get(key) if key else None
             twin = first_in_batch.get(key) if key else None
-            if before is not None or twin is not None:
-                same = (before.request_hash if before else twin.request_hash) == item.request_hash
+            seen = before or twin
+            if seen is not None:
+                same = seen.request_hash == item.request_hash
                 if same and before is not None:  # a redelivery: the very same reply again
                     item.decision = Decision(
                         REDELIVERED,

@@ -108,7 +108,7 @@ class StatusRequests:
             if (letter := letters.get(a.registration_number or "")) is not None
             and may_see(letter, self._channels[topic].role, a.end_user_hash)
         }
-        histories = await uow.letters.histories({n for n, _ in visible})
+        histories = await uow.letters.histories({n for n, _ in visible if n is not None})
         return [
             self._view(letters[a.registration_number], histories.get(a.registration_number, []))
             if a.registration_number and (a.registration_number, topic) in visible

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -50,7 +50,10 @@ from gateway.store.tables import (
 )
 
 # SQLite and PostgreSQL both speak INSERT .. ON CONFLICT, through their own dialect constructs.
-_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+_INSERT: dict[str, Callable[[Table], Any]] = {
+    "sqlite": sqlite.insert,
+    "postgresql": postgresql.insert,
+}
 _CHUNK = 500  # keeps IN (...) lists and multi-row inserts within every driver's limits
 _PG = postgresql.dialect()
 
@@ -152,7 +155,7 @@ def _letter_row(letter: Letter) -> dict[str, Any]:
     }
 
 
-def _letter_from_row(row: Mapping[str, Any]) -> Letter:
+def _letter_from_row(row: Mapping[Any, Any]) -> Letter:
     def enum_or_none(kind: type, value: str | None) -> Any:
         return kind(value) if value is not None else None
 

@@ -87,6 +87,18 @@ def subscribe_requests(
             await asyncio.sleep(publish_retry_s)
             return
         await message.ack()
+        for delivery, decision in zip(deliveries, decisions, strict=True):
+            log.info(
+                "request %s",
+                decision.outcome,
+                extra={
+                    "topic": delivery.topic,
+                    "correlation_id": delivery.correlation_id,
+                    "message_id": decision.message_id,
+                    "registration_number": decision.key,
+                    "outcome": decision.outcome,
+                },
+            )
         if metrics is not None:
             elapsed = time.monotonic() - started
             for record, decision in zip(records, decisions, strict=True):

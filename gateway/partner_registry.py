@@ -32,8 +32,9 @@ class _Registry(BaseModel):
     @model_validator(mode="after")
     def _unique(self) -> _Registry:
         codes = [p.code for p in self.partner]
-        topics = [t for p in self.partner for t in (p.request_topic, p.reply_topic,
-                                                    p.notification_topic)]
+        topics = [
+            t for p in self.partner for t in (p.request_topic, p.reply_topic, p.notification_topic)
+        ]
         if len(set(codes)) != len(codes):
             raise ValueError("partner codes must be unique")
         if len(set(topics)) != len(topics):
@@ -54,12 +55,12 @@ def load_partners(path: Path | None, reserved_topics: frozenset[str]) -> tuple[P
     except (OSError, tomllib.TOMLDecodeError, ValidationError) as error:
         raise PartnerRegistryError(f"partner registry {path}: {error}") from None
     partners = tuple(
-        Partner(p.code, p.name, p.request_topic, p.reply_topic, p.notification_topic,
-                p.operations)
+        Partner(p.code, p.name, p.request_topic, p.reply_topic, p.notification_topic, p.operations)
         for p in registry.partner
     )
-    clashes = {t for p in partners for t in (p.request_topic, p.reply_topic,
-                                             p.notification_topic)} & reserved_topics
+    clashes = {
+        t for p in partners for t in (p.request_topic, p.reply_topic, p.notification_topic)
+    } & reserved_topics
     if clashes:
         raise PartnerRegistryError(f"partner topics clash with gateway topics: {sorted(clashes)}")
     return partners

@@ -12,6 +12,7 @@ is recorded):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
@@ -50,6 +51,7 @@ class Decision:
     key: str | None = None
     client_id: str | None = None  # as the request's header names it, for metrics
     audit_written: bool = True
+    message_id: str | None = None  # for the log line; never a personal id
 
 
 @dataclass(frozen=True)
@@ -142,9 +144,14 @@ class AuditedRequestHandler:
             return [self._unavailable(i, i in refused) for i in items]
         for item in refused:
             item.decision = Decision(REPLY_TOPIC_REFUSED, client_id=_client(item))
-        decisions = [item.decision for item in items]
-        assert all(d is not None for d in decisions), "every request gets a decision"
-        return decisions  # type: ignore[return-value]
+        decisions = []
+        for item in items:
+            assert item.decision is not None, "every request gets a decision"
+            header = item.assessment.header
+            decisions.append(
+                dataclasses.replace(item.decision, message_id=header.message_id if header else None)
+            )
+        return decisions
 
     async def _answer(
         self, uow: UnitOfWork, items: list[_Item], received_at: datetime, entries: list[AuditEntry]

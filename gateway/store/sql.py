@@ -344,8 +344,13 @@ class SqlRequestJournal:
         if not replies:
             return set()
         rows = [
-            {"client_id": client, "message_id": message, "request_hash": kept.request_hash,
-             "reply": kept.reply, "created_at": now}
+            {
+                "client_id": client,
+                "message_id": message,
+                "request_hash": kept.request_hash,
+                "reply": kept.reply,
+                "created_at": now,
+            }
             for (client, message), kept in replies.items()
         ]
         t = sent_replies

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -57,3 +58,15 @@ async def test_simulate_then_ask_as_the_applicant_the_operator_and_a_stranger(
         assert malformed.returncode == 1 and "MALFORMED_REGISTRATION_NUMBER" in malformed.stdout
     finally:
         gateway.kill()
+
+    # The gateway's log: one JSON line per request with its ids, never the person's id.
+    log = gateway.log_path.read_text(encoding="utf-8", errors="replace")
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    answered = [
+        line
+        for line in lines
+        if line.get("outcome") == "ANSWERED" and line.get("registration_number") == number
+    ]
+    assert answered and all(line["correlation_id"] and line["message_id"] for line in answered)
+    assert applicant not in log and "0AAAAAA" not in log
+    assert "+994 12" not in log, "executor phone numbers stay out of the logs"

@@ -56,4 +56,7 @@ async def test_a_database_outage_mid_stream_loses_no_event(
         await _set_database_open(database_url, True)
 
     await eventually(lambda: count(gateway.engine), lambda n: n == unique, timeout=60)
-    assert gateway.readiness.ready
+    # Readiness also depends on the periodic database probe, which may not have run yet.
+    await eventually(
+        lambda: asyncio.sleep(0, gateway.readiness.ready), lambda ready: ready, timeout=15
+    )

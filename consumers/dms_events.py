@@ -22,8 +22,6 @@ from producers.dead_letters import DeadLetterPublisher
 
 log = logging.getLogger(__name__)
 REDELIVERY_DELAY_S = 1.0
-STORE_CHUNK = 250  # events per transaction
-YIELD_EVERY = 16  # decoded records between chances for the store to progress
 
 
 class DmsDecoder(Protocol):
@@ -44,32 +42,8 @@ class DmsEventIngestion:
         self._metrics = metrics
 
     async def process(self, records: Sequence[ConsumerRecord]) -> IngestResult:
-        """Decode and store in chunks, one transaction each and one after the other (two
-        transactions on one letter at once could lose an update); decoding the next chunk
-        overlaps the store's round trips for the previous one."""
-        results: list[IngestResult] = []
-        storing: asyncio.Task[IngestResult] | None = None
-        try:
-            for start in range(0, len(records), STORE_CHUNK):
-                events = await self._decode(records[start : start + STORE_CHUNK])
-                if storing is not None:
-                    results.append(await storing)
-                storing = asyncio.create_task(self._stored(events)) if events else None
-            if storing is not None:
-                results.append(await storing)
-        finally:
-            if storing is not None and not storing.done():
-                storing.cancel()  # this batch failed: it is rolled back and comes again
-        return IngestResult(
-            applied=sum(r.applied for r in results),
-            duplicates=sum(r.duplicates for r in results),
-            notices_queued=sum(r.notices_queued for r in results),
-            partner_notifications_queued=sum(r.partner_notifications_queued for r in results),
-        )
-
-    async def _decode(self, records: Sequence[ConsumerRecord]) -> list[DmsEvent]:
         events: list[DmsEvent] = []
-        for count, record in enumerate(records, 1):
+        for record in records:
             try:
                 events.append(self._decoder.decode(record.value or b""))
             except DecodeError as error:
@@ -83,11 +57,8 @@ class DmsEventIngestion:
                 await self._dead_letters.publish(record, error.code, error.detail, error.path)
                 if self._metrics is not None:
                     self._metrics.dead_letters.inc(reason=str(error.code))
-            if count % YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # let the store in flight take its next round trip
-        return events
-
-    async def _stored(self, events: Sequence[DmsEvent]) -> IngestResult:
+        if not events:
+            return IngestResult(applied=0, duplicates=0, notices_queued=0)
         result = await self._store(events)
         if self._metrics is not None:
             for event in events:

@@ -300,7 +300,8 @@ class Gateway:
             await ensure_topics(self.settings, self.topics)
         await self.producer.start()
         await self.broker.start()
-        for relay in (self.notices, self.partner_notifications):
+        relays = [self.notices] + ([self.partner_notifications] if self.notified_partners else [])
+        for relay in relays:  # no partner to notify: nothing to poll for
             self._background.append(asyncio.create_task(relay.run_forever()))
         self.readiness.ok("startup")
         log.info(

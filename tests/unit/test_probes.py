@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from gateway.health import Readiness
 from gateway.metrics import Metrics
 from gateway.probes import BROKER, DATABASE_PING, Probes
@@ -17,10 +19,8 @@ def _closed_port() -> int:
         return s.getsockname()[1]  # closed again when the block ends: nothing listens there
 
 
-async def test_an_unreachable_broker_and_database_both_show_as_problems(tmp_path: Path):
-    readiness = Readiness()
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
-    probes = Probes(
+def _probes_against_a_closed_broker(engine: AsyncEngine, readiness: Readiness) -> Probes:
+    return Probes(
         {"bootstrap_servers": f"127.0.0.1:{_closed_port()}"},
         engine,
         readiness,
@@ -31,6 +31,12 @@ async def test_an_unreachable_broker_and_database_both_show_as_problems(tmp_path
         timeout_s=1.0,
         max_ready_lag=10,
     )
+
+
+async def test_an_unreachable_broker_and_database_both_show_as_problems(tmp_path: Path):
+    readiness = Readiness()
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    probes = _probes_against_a_closed_broker(engine, readiness)
     try:
         await probes.probe_once()
     finally:
@@ -43,17 +49,7 @@ async def test_a_reachable_database_clears_its_problem(tmp_path: Path):
     readiness = Readiness()
     readiness.fail(DATABASE_PING, "database unreachable: earlier")
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
-    probes = Probes(
-        {"bootstrap_servers": f"127.0.0.1:{_closed_port()}"},
-        engine,
-        readiness,
-        Metrics(),
-        group_id="g",
-        topics=("t",),
-        interval_s=0.1,
-        timeout_s=1.0,
-        max_ready_lag=10,
-    )
+    probes = _probes_against_a_closed_broker(engine, readiness)
     try:
         await probes.probe_once()
     finally:

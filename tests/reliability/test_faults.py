@@ -109,7 +109,9 @@ def state_figures(diff: dict[str, int]) -> int:
 async def test_sigkill_during_ingestion_loses_nothing_and_applies_nothing_twice(
     chaos_services: ChaosServices,
 ):
-    n = chaos_events()
+    # Large enough that the last 30 % of the stream outlasts the poll before the third kill on
+    # an idle machine (20,000 events were ingested before it once).
+    n = chaos_events(default=60_000)
     events = stream(n, seed=101)
     total = unique(events)
     async with fresh_database(chaos_services.postgres_url) as database:

@@ -13,7 +13,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from consumers.raw import raw_bodies
+from consumers.raw import the_message
 from gateway.domain.letters import DmsEvent
 from gateway.metrics import Metrics
 from gateway.services.ingest import IngestResult
@@ -79,7 +79,7 @@ def subscribe_dms_events(
         group_id=group_id,
         batch=True,
         max_records=max_records,
-        decoder=raw_bodies,
+        decoder=the_message,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,  # commit only after the batch's effect is durable
         no_reply=True,

@@ -15,10 +15,10 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from consumers.raw import raw_bodies
+from consumers.raw import the_message
 from gateway.metrics import Metrics
 from gateway.services.audited_requests import AuditedRequestHandler, Delivery
-from producers.replies import ReplyPublisher
+from producers.replies import Reply, ReplyPublisher
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,10 @@ def subscribe_requests(
         group_id=group_id,
         batch=True,
         max_records=max_records,
-        decoder=raw_bodies,
+        # An empty poll is followed by a sleep as long as its timeout (FastStream's loop): at
+        # the default 200 ms, a request arriving in a quiet moment would wait up to 400 ms.
+        batch_timeout_ms=5,
+        decoder=the_message,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,  # commit only once the replies are on their reply topics
         no_reply=True,
@@ -68,17 +71,12 @@ def subscribe_requests(
             [(r.value or b"", d) for r, d in zip(records, deliveries, strict=True)]
         )
         try:
-            await asyncio.gather(
-                *(
-                    replies.publish(
-                        decision.reply_topic,
-                        decision.reply,
-                        key=decision.key,
-                        correlation_id=delivery.correlation_id,
-                    )
-                    for decision, delivery in zip(decisions, deliveries, strict=True)
-                    if decision.reply is not None and decision.reply_topic is not None
-                )
+            await replies.publish(
+                [
+                    Reply(d.reply_topic, d.reply, d.key, delivery.correlation_id)
+                    for d, delivery in zip(decisions, deliveries, strict=True)
+                    if d.reply is not None and d.reply_topic is not None
+                ]
             )
         except Exception:
             # Not committed: rewind so the requests come again; their stored replies are replayed.

@@ -151,6 +151,7 @@ class Gateway:
             allow_auto_create_topics=False,  # topics are created by ensure_topics or by ops
             graceful_timeout=settings.shutdown_timeout_s * 0.6,  # in-flight handlers, then cancel
             logger=logging.getLogger("gateway.kafka"),  # our JSON lines, not FastStream's format
+            apply_types=False,  # handlers take the message from their decoder: consumers/raw.py
         )
         self.notices = OutboxRelay(
             self.producer,

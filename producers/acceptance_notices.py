@@ -7,7 +7,7 @@ from datetime import datetime
 
 from gateway.domain.letters import AcceptanceNotice
 from gateway.services.unit_of_work import UnitOfWork
-from producers.outbox_relay import Outgoing
+from producers.kafka_producer import Outgoing
 
 
 class AcceptanceNoticeOutbox:

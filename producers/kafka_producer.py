@@ -1,6 +1,6 @@
 """The gateway's one Kafka producer: acks from all in-sync replicas, idempotent, raw headers.
 
-A send returns only once the broker has the record, so callers may commit offsets after it.
+A send returns only once the broker has the records, so callers may commit offsets after it.
 """
 
 from __future__ import annotations
@@ -8,12 +8,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import OutOfOrderSequenceNumber, ProducerFenced
 
 Headers = Sequence[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Headers = ()
 
 
 class KafkaProducer:
@@ -40,14 +49,22 @@ class KafkaProducer:
     async def send(
         self, topic: str, value: bytes, *, key: bytes | None = None, headers: Headers = ()
     ) -> None:
+        await self.send_all([Outgoing(topic, key, value, headers)])
+
+    async def send_all(self, messages: Sequence[Outgoing]) -> None:
+        """All in flight at once, appended in order (so per partition they keep it)."""
         producer = self._producer
         try:
-            await producer.send_and_wait(topic, value, key=key, headers=list(headers))
+            delivered = [
+                await producer.send(m.topic, m.value, key=m.key, headers=list(m.headers))
+                for m in messages
+            ]
+            await asyncio.gather(*delivered)
         except (OutOfOrderSequenceNumber, ProducerFenced):
             # aiokafka never resets an idempotent producer's sequence numbers: after a broker
             # restart with batches in flight, every later send to that partition fails with
             # OutOfOrderSequenceNumber, forever. Start a fresh producer (a new producer id);
-            # the caller retries this send as it does for any failed send.
+            # the caller retries these sends as it does for any failed send.
             await self._renew(producer)
             raise
 

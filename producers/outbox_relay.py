@@ -11,24 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from gateway.services.unit_of_work import UnitOfWork
-from producers.kafka_producer import KafkaProducer
+from producers.kafka_producer import KafkaProducer, Outgoing
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    topic: str
-    key: bytes
-    value: bytes
-    headers: Sequence[tuple[str, bytes]]
 
 
 class Outbox(Protocol[T]):
@@ -62,11 +53,8 @@ class OutboxRelay(Generic[T]):
     async def relay_pending(self) -> int:
         async with self._uow_factory() as uow:
             items = await self._outbox.pending(uow, self._batch)
-            for item in items:  # in order: per key, Kafka keeps the order of these sends
-                message = self._outbox.outgoing(item)
-                await self._producer.send(
-                    message.topic, message.value, key=message.key, headers=message.headers
-                )
+            # In order: per key, Kafka keeps the order of these sends.
+            await self._producer.send_all([self._outbox.outgoing(item) for item in items])
             if items:
                 await self._outbox.mark_published(uow, items, self._now())
                 await uow.commit()

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from gateway.domain.partners import Partner, StatusChangeNotification
 from gateway.services.unit_of_work import UnitOfWork
-from producers.outbox_relay import Outgoing
+from producers.kafka_producer import Outgoing
 
 
 class PartnerNotificationOutbox:

@@ -21,7 +21,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.domain.requests import Fault, FaultView, RequestHeader
-from gateway.services.unit_of_work import AuditEntry, ReplyKey, StoredReply, UnitOfWork
+from gateway.services.unit_of_work import (
+    AuditEntry,
+    ConnectionLost,
+    ReplyKey,
+    StoredReply,
+    UnitOfWork,
+)
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +135,13 @@ class AuditedRequestHandler:
                 extra={"topic": item.delivery.topic},
             )
         try:
-            async with self._uow_factory() as uow:
-                entries = [self._entry(i, REPLY_TOPIC_REFUSED, received_at, None) for i in refused]
-                answerable = [i for i in items if i not in refused]
-                await self._answer(uow, answerable, received_at, entries)
-                await uow.journal.record(entries)
-                await uow.commit()
+            try:
+                await self._decide(items, refused, received_at)
+            except ConnectionLost:
+                log.info("store connection was lost; answering again on a fresh one")
+                for item in items:
+                    item.decision, item.result = None, None
+                await self._decide(items, refused, received_at)
         except _AnsweredElsewhere:
             # Another replica answered one of them meanwhile (a rebalance redelivered it) and
             # audited it. Ours is rolled back; one by one, each finds its stored reply.
@@ -152,6 +159,16 @@ class AuditedRequestHandler:
                 dataclasses.replace(item.decision, message_id=header.message_id if header else None)
             )
         return decisions
+
+    async def _decide(
+        self, items: list[_Item], refused: list[_Item], received_at: datetime
+    ) -> None:
+        async with self._uow_factory() as uow:
+            entries = [self._entry(i, REPLY_TOPIC_REFUSED, received_at, None) for i in refused]
+            answerable = [i for i in items if i not in refused]
+            await self._answer(uow, answerable, received_at, entries)
+            await uow.journal.record(entries)
+            await uow.commit()
 
     async def _answer(
         self, uow: UnitOfWork, items: list[_Item], received_at: datetime, entries: list[AuditEntry]

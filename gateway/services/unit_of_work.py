@@ -89,6 +89,11 @@ class PartnerExchange(Protocol):
     ) -> None: ...
 
 
+class ConnectionLost(Exception):
+    """The store's connection was found dead (the database restarted, say): nothing was
+    written, and a fresh attempt gets a fresh connection."""
+
+
 class UnitOfWork(Protocol):
     @property
     def letters(self) -> LetterRepository: ...

@@ -6,8 +6,10 @@ import asyncio
 import random
 import uuid
 
+import asyncpg
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from gateway.app import Gateway, kafka_connection
 from gateway.client import StatusClient, build_request
@@ -240,3 +242,31 @@ async def test_an_online_registration_gets_exactly_one_acceptance_notice(
     decoded = gateway.status_codec.decode_notice(notices[0].value)
     assert decoded.registration_number == online.registration_number
     assert decoded.user_id == online.applicant.identifier
+
+
+async def test_after_postgresql_drops_the_gateway_s_connections_the_next_request_is_answered(
+    gateway: Gateway, dms: DmsPublisher, egov_client: StatusClient, database_url: str
+):
+    """As after a database restart: the pooled connections are dead, and the pool does not
+    ping them before use. The request is retried at once on a fresh connection."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("connections are dropped by PostgreSQL's pg_terminate_backend")
+    registered = await _letter_in_store(gateway, dms, 12)
+    user = registered.applicant.identifier
+    assert (await _ask(gateway, egov_client, registered.registration_number, user=user)).status
+    url = make_url(database_url)
+    admin = await asyncpg.connect(
+        url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    )
+    try:
+        dropped = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+            url.database,
+        )
+    finally:
+        await admin.close()
+    assert dropped >= 1
+    reply = await _ask(gateway, egov_client, registered.registration_number, user=user)
+    assert reply.fault is None and reply.status is not None
+    outcomes = [row["outcome"] for row in await audit_rows(gateway)]
+    assert outcomes == ["ANSWERED", "ANSWERED"]

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from gateway.domain.letters import AcceptanceNotice, HistoryEntry, Letter
 from gateway.domain.partners import OutcomeReport, StatusChangeNotification
-from gateway.services.unit_of_work import AuditEntry, ReplyKey, StoredReply
+from gateway.services.unit_of_work import AuditEntry, ConnectionLost, ReplyKey, StoredReply
 
 
 class FakeStore:
@@ -28,6 +28,7 @@ class FakeStore:
             tuple[str, str, int], tuple[StatusChangeNotification, datetime | None]
         ] = {}
         self.fail_next_commits = 0  # simulate a database outage
+        self.lose_connection_next_commits = 0  # simulate pooled connections that died
         self.commits = 0
 
 
@@ -118,6 +119,9 @@ class FakeUnitOfWork:
         self._pending = FakeStore()
 
     async def commit(self) -> None:
+        if self.store.lose_connection_next_commits:
+            self.store.lose_connection_next_commits -= 1
+            raise ConnectionLost("connection was closed (fake)")
         if self.store.fail_next_commits:
             self.store.fail_next_commits -= 1
             raise ConnectionError("database unavailable (fake)")

@@ -164,6 +164,30 @@ async def test_when_the_audit_cannot_be_written_the_answer_is_temporarily_unavai
     assert decision.audit_written is False and store.audit == []
 
 
+async def test_a_dead_pooled_connection_is_retried_at_once_and_the_request_audited_once():
+    store = FakeStore()
+    registered = await letter(store)
+    store.lose_connection_next_commits = 1  # e.g. PostgreSQL restarted since the last request
+    decision = await build(store).handle(
+        request(registered.registration_number, user=registered.applicant.identifier), egov()
+    )
+    assert codec.decode_reply(decision.reply).status.registration_number == (
+        registered.registration_number
+    )
+    assert [e.outcome for e in store.audit] == ["ANSWERED"]
+
+
+async def test_a_connection_lost_twice_in_a_row_answers_temporarily_unavailable():
+    store = FakeStore()
+    registered = await letter(store)
+    store.lose_connection_next_commits = 2
+    decision = await build(store).handle(
+        request(registered.registration_number, user=registered.applicant.identifier), egov()
+    )
+    assert codec.decode_reply(decision.reply).fault.code is Fault.TEMPORARILY_UNAVAILABLE
+    assert store.audit == []
+
+
 async def test_a_request_answered_meanwhile_by_another_replica_gets_that_replica_s_reply():
     store = FakeStore()
     registered = await letter(store)

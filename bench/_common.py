@@ -11,6 +11,7 @@ import os
 import shlex
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
@@ -129,6 +130,27 @@ async def delete_topics(bootstrap: str, topics: Sequence[str]) -> None:
         print(f"(could not delete bench topics: {error})")
     finally:
         await admin.close()
+
+
+def fsync_latency(seconds: float = 5.0) -> str:
+    """This filesystem's fdatasync latency (8 KiB writes, as a WAL flush): every durable
+    commit waits for one, so its tail bounds the tail of anything that commits."""
+    samples: list[float] = []
+    with tempfile.NamedTemporaryFile(prefix="gateway-bench-fsync-") as handle:
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            os.pwrite(handle.fileno(), b"\0" * 8192, 0)
+            started = time.perf_counter()
+            os.fdatasync(handle.fileno())
+            samples.append((time.perf_counter() - started) * 1000)
+            time.sleep(0.002)
+    samples.sort()
+    n = len(samples)
+    return (
+        f"disk fdatasync over {seconds:.0f} s ({n} syncs): p50 {samples[n // 2]:.2f} ms, "
+        f"p99 {samples[int(n * 0.99)]:.2f} ms, p99.9 {samples[int(n * 0.999)]:.1f} ms, "
+        f"max {samples[-1]:.1f} ms, {sum(s > 25 for s in samples)} over 25 ms"
+    )
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

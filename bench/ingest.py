@@ -169,7 +169,7 @@ async def gateway_run(
         try:
             deadline = started + timeout
             while True:
-                committed = await admin.list_consumer_group_offsets(settings.consumer_group)
+                committed = await admin.list_consumer_group_offsets(settings.group("dms"))
                 if all(
                     committed.get(tp) is not None and committed[tp].offset >= end
                     for tp, end in ends.items()

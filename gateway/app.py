@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -186,7 +187,7 @@ class Gateway:
         subscribe_dms_events(
             self.broker,
             settings.dms_topics,
-            group_id=settings.consumer_group,
+            group_id=settings.group("dms"),
             max_records=settings.ingest_batch_max_records,
             ingestion=DmsEventIngestion(
                 self.dms_codec,
@@ -200,7 +201,7 @@ class Gateway:
             [settings.topic_egov_requests, settings.topic_callcenter_requests],
             title="status-requests",
             description="Status requests from the e-government bus and the call center.",
-            group_id=settings.consumer_group,
+            group_id=settings.group("requests"),
             service=self.status_service,
             replies=ReplyPublisher(self.producer),
             publish_retry_s=settings.retry_backoff_initial_s,
@@ -214,11 +215,13 @@ class Gateway:
             self.engine,
             kafka_connection(settings),
             {topic: channel.name for topic, channel in request_channels(settings).items()},
-            topics=(
-                *settings.dms_topics,
-                settings.topic_egov_requests,
-                settings.topic_callcenter_requests,
-            ),
+            groups={
+                settings.group("dms"): settings.dms_topics,
+                settings.group("requests"): (
+                    settings.topic_egov_requests,
+                    settings.topic_callcenter_requests,
+                ),
+            },
         )
         self._background: list[asyncio.Task[None]] = []
 
@@ -242,7 +245,7 @@ class Gateway:
             [p.request_topic for p in self.partners],
             title="partner-requests",
             description="Letter status requests and outcome reports from partner agencies.",
-            group_id=settings.consumer_group,
+            group_id=settings.group("partners"),
             service=AuditedRequestHandler(
                 PartnerRequests(
                     {p.request_topic: p for p in self.partners},
@@ -304,6 +307,11 @@ class Gateway:
         relays = [self.notices] + ([self.partner_notifications] if self.notified_partners else [])
         for relay in relays:  # no partner to notify: nothing to poll for
             self._background.append(asyncio.create_task(relay.run_forever()))
+        # The XSDs, codecs and libraries leave ~150,000 long-lived objects; every full garbage
+        # collection walked them all, a ~100 ms pause that requests in flight then waited out.
+        # Frozen, collections leave them alone (bench/requests.py showed the pauses).
+        gc.collect()
+        gc.freeze()
         self.readiness.ok("startup")
         log.info(
             "gateway listening on %s (store: %s)",

@@ -10,7 +10,7 @@ the periodic probes behind readiness. Built and started by the composition root.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -102,7 +102,7 @@ def build_operations(
     engine: AsyncEngine | None,
     connection: dict[str, Any] | None,
     roles: Mapping[str, str],
-    topics: tuple[str, ...] = (),
+    groups: Mapping[str, Sequence[str]] | None = None,
 ) -> Operations:
     server = OpsHttpServer(
         settings.http_host, settings.http_port, routes(readiness, metrics, engine, roles)
@@ -114,8 +114,7 @@ def build_operations(
             engine,
             readiness,
             metrics,
-            group_id=settings.consumer_group,
-            topics=topics,
+            groups=groups or {},
             interval_s=settings.probe_interval_s,
             timeout_s=settings.probe_timeout_s,
             max_ready_lag=settings.max_ready_lag,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -39,15 +39,14 @@ class Probes:
         readiness: Readiness,
         metrics: Metrics,
         *,
-        group_id: str,
-        topics: Sequence[str],
+        groups: Mapping[str, Sequence[str]],
         interval_s: float,
         timeout_s: float,
         max_ready_lag: int,
     ) -> None:
         self._connection, self._engine = connection, engine
         self._readiness, self._metrics = readiness, metrics
-        self._group_id, self._topics = group_id, tuple(topics)
+        self._groups = {group: tuple(topics) for group, topics in groups.items()}
         self._interval_s, self._timeout_s, self._max_lag = interval_s, timeout_s, max_ready_lag
         self._admin: AIOKafkaAdminClient | None = None
         self._offsets: AIOKafkaConsumer | None = None
@@ -131,21 +130,22 @@ class Probes:
         self, admin: AIOKafkaAdminClient, offsets: AIOKafkaConsumer
     ) -> dict[TopicPartition, int]:
         await offsets._client.force_metadata_update()  # noqa: SLF001 - see new partitions
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in self._topics
-            for p in sorted(offsets.partitions_for_topic(topic) or ())
-        ]
-        if not partitions:
-            return {}
-        committed = await admin.list_consumer_group_offsets(self._group_id)
-        ends = await offsets.end_offsets(partitions)
-        starts = await offsets.beginning_offsets(partitions)
         lag: dict[TopicPartition, int] = {}
-        for tp in partitions:
-            done = committed.get(tp)
-            position = done.offset if done is not None and done.offset >= 0 else starts[tp]
-            lag[tp] = max(0, ends[tp] - position)
+        for group, topics in self._groups.items():
+            partitions = [
+                TopicPartition(topic, p)
+                for topic in topics
+                for p in sorted(offsets.partitions_for_topic(topic) or ())
+            ]
+            if not partitions:
+                continue
+            committed = await admin.list_consumer_group_offsets(group)
+            ends = await offsets.end_offsets(partitions)
+            starts = await offsets.beginning_offsets(partitions)
+            for tp in partitions:
+                done = committed.get(tp)
+                position = done.offset if done is not None and done.offset >= 0 else starts[tp]
+                lag[tp] = max(0, ends[tp] - position)
         return lag
 
     async def _close_clients(self) -> None:

@@ -160,6 +160,11 @@ class Settings(BaseSettings):
     def bootstrap_servers(self) -> str:
         return self.kafka_bootstrap_servers or f"127.0.0.1:{self.local_kafka_port}"
 
+    def group(self, role: str) -> str:
+        """Each kind of consumer has its own group: a rebalance in one (a replica's DMS
+        consumer joining, say) never pauses the others."""
+        return f"{self.consumer_group}.{role}"
+
     @property
     def dms_topics(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys((self.topic_dms_registrations, self.topic_dms_status)))

@@ -123,8 +123,7 @@ async def test_lag_above_the_limit_makes_readiness_fail_until_the_group_catches_
         engine,
         readiness,
         metrics,
-        group_id=settings.consumer_group,
-        topics=[topic],
+        groups={settings.group("dms"): [topic]},
         interval_s=0.2,
         timeout_s=5.0,
         max_ready_lag=10,
@@ -137,7 +136,7 @@ async def test_lag_above_the_limit_makes_readiness_fail_until_the_group_catches_
         consumer = AIOKafkaConsumer(
             topic,
             **kafka_connection(settings),
-            group_id=settings.consumer_group,
+            group_id=settings.group("dms"),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             client_id=f"probe-test-{uuid.uuid4().hex[:6]}",

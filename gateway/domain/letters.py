@@ -187,6 +187,25 @@ class HistoryEntry:
 
 NEVER = 0  # sequence of a field group no event has set yet; DMS sequences start at 1
 
+# A letter's fields in groups, each with the sequence number of the event that set it. An
+# event sets a group only if its sequence is higher (Letter.apply); two states combine the
+# same way, group by group (Letter.merge), which is what makes the order of events moot.
+FIELD_GROUPS: dict[str, tuple[str, ...]] = {
+    "registration_seq": (
+        "registration_date",
+        "channel",
+        "applicant_kind",
+        "applicant_hash",
+        "forwarded_by_code",
+        "sender_reference",
+        "due_date",
+    ),
+    "assignment_seq": ("department", "executor"),
+    "status_seq": ("status", "status_at"),
+    "forwarding_seq": ("forwarded_to", "forwarding_reference"),
+    "conclusion_seq": ("answer_date", "answer_reference"),
+}
+
 
 @dataclass(frozen=True)
 class Letter:
@@ -262,6 +281,20 @@ class Letter:
                 )
         if not changes:
             return self
+        return self._with(changes)
+
+    def merge(self, other: Letter) -> Letter:
+        """Both states in one: in each field group, the one its higher sequence set. Folding
+        events in any split and merging the parts gives the letter folding them all gives."""
+        if other.registration_number != self.registration_number:
+            raise ValueError("merging two different letters")
+        changes: dict[str, Any] = {}
+        for seq, fields in FIELD_GROUPS.items():
+            if getattr(other, seq) > getattr(self, seq):
+                changes.update((name, getattr(other, name)) for name in (seq, *fields))
+        return self._with(changes) if changes else self
+
+    def _with(self, changes: dict[str, Any]) -> Letter:
         # dataclasses.replace would run the 26-field frozen __init__ again; a shallow copy
         # with the changed fields set is the same value at a fraction of the cost (hot path).
         changed = copy.copy(self)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from uuid import UUID
 
 from gateway.domain.identity import IdentifierHasher
 from gateway.domain.letters import (
@@ -42,27 +41,25 @@ async def ingest_events(
     `notify_partners`: codes of partners told of every status change of letters they forwarded.
     """
     async with uow:
-        already = await uow.letters.processed({e.event_id for e in events})
-        fresh: dict[UUID, DmsEvent] = {}
-        for event in events:
-            if event.event_id not in already:
-                fresh.setdefault(event.event_id, event)
-        new_events = list(fresh.values())
+        unique = {e.event_id: e for e in reversed(events)}  # the first of each id, in order
+        fresh = await uow.letters.mark_processed(
+            (i, e.registration_number) for i, e in unique.items()
+        )
+        new_events = [e for e in events if e.event_id in fresh and unique[e.event_id] is e]
         if not new_events:
             return IngestResult(applied=0, duplicates=len(events), notices_queued=0)
 
-        before = await uow.letters.get_many({e.registration_number for e in new_events})
-        after = dict(before)
+        # What this batch says of each letter, merged into what the store has: no read first.
+        folded: dict[str, Letter] = {}
         for event in new_events:
             number = event.registration_number
-            after[number] = after.get(number, Letter(number)).apply(event, hasher)
-        changed = [letter for number, letter in after.items() if before.get(number) != letter]
-
-        await uow.letters.save(changed)
+            folded[number] = folded.get(number, Letter(number)).apply(event, hasher)
+        partners_told = queue_notices and bool(notify_partners)
+        before = await uow.letters.get_many(folded) if partners_told else {}
+        await uow.letters.merge(folded.values())
         await uow.letters.add_history(
             (e.registration_number, HistoryEntry.of(e)) for e in new_events
         )
-        await uow.letters.mark_processed((e.event_id, e.registration_number) for e in new_events)
         notices = [
             notice
             for e in new_events
@@ -72,7 +69,8 @@ async def ingest_events(
         if notices:
             await uow.notices.add(notices, now())
         changes: list[StatusChangeNotification] = []
-        if queue_notices and notify_partners:
+        if partners_told:
+            after = {n: before[n].merge(f) if n in before else f for n, f in folded.items()}
             changes = await _partner_notifications(uow, before, after, new_events, notify_partners)
             await uow.partners.queue_notifications(changes, now())
         await uow.commit()

@@ -14,14 +14,19 @@ from gateway.domain.partners import OutcomeReport, StatusChangeNotification
 
 
 class LetterRepository(Protocol):
-    async def processed(self, event_ids: Collection[UUID]) -> set[UUID]: ...
     async def get_many(self, numbers: Collection[str]) -> dict[str, Letter]: ...
     async def histories(self, numbers: Collection[str]) -> dict[str, list[HistoryEntry]]:
         """Each letter's history in sequence order (letters without one are left out)."""
 
-    async def save(self, letters: Collection[Letter]) -> None: ...
+    async def merge(self, letters: Collection[Letter]) -> None:
+        """Store each letter merged into its stored state (Letter.merge): writers merging
+        into the same letter at once (replicas around a rebalance) lose nothing."""
+
     async def add_history(self, entries: Iterable[tuple[str, HistoryEntry]]) -> None: ...
-    async def mark_processed(self, events: Iterable[tuple[UUID, str]]) -> None: ...
+    async def mark_processed(self, events: Iterable[tuple[UUID, str]]) -> set[UUID]:
+        """Record (event id, registration number) pairs as processed; returns the ids that
+        were not recorded before. One being recorded by a concurrent transaction counts as
+        recorded once that commits."""
 
 
 class NoticeOutbox(Protocol):

@@ -16,6 +16,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    case,
     event,
     insert,
     or_,
@@ -78,24 +79,57 @@ def _pg_unnest_insert(table: Table, suffix: str = "") -> TextClause:
     ).bindparams(*(bindparam(c.name, type_=postgresql.ARRAY(c.type)) for c in columns))
 
 
-def _pg_upsert_sql(table: Table) -> TextClause:
+# The letters table's columns by field group, each under the sequence that set it: the
+# store's side of Letter.merge (FIELD_GROUPS), which a unit test keeps in step with the table.
+LETTER_COLUMN_GROUPS: dict[str, tuple[str, ...]] = {
+    "registration_seq": (
+        "registration_date",
+        "channel",
+        "applicant_kind",
+        "applicant_hash",
+        "forwarded_by_code",
+        "sender_reference",
+        "due_date",
+    ),
+    "assignment_seq": (
+        "department_code",
+        "department_name",
+        "executor_id",
+        "executor_name",
+        "executor_phone",
+    ),
+    "status_seq": ("status", "status_at"),
+    "forwarding_seq": ("forwarded_to_code", "forwarded_to_name", "forwarding_reference"),
+    "conclusion_seq": ("answer_date", "answer_reference"),
+}
+
+
+def _letter_merge_sql() -> str:
+    """SET clause of the letters upsert: a group takes the incoming values only when the
+    incoming sequence is higher (right-hand sides all see the stored row)."""
     quote = _PG.identifier_preparer.quote
-    keys = [c.name for c in table.primary_key.columns]
-    updates = ", ".join(
-        f"{quote(c.name)} = EXCLUDED.{quote(c.name)}" for c in table.c if c.name not in keys
+    table = quote(letters.name)
+    return ", ".join(
+        f"{quote(column)} = CASE WHEN EXCLUDED.{quote(seq)} > {table}.{quote(seq)} "
+        f"THEN EXCLUDED.{quote(column)} ELSE {table}.{quote(column)} END"
+        for seq, columns in LETTER_COLUMN_GROUPS.items()
+        for column in (*columns, seq)  # the sequence last: the CASEs compare the stored one
     )
-    conflict = ", ".join(quote(k) for k in keys)
-    return _pg_unnest_insert(table, f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}")
 
 
 def _as_arrays(table: Table, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     return {c.name: [row[c.name] for row in rows] for c in table.c if c.name in rows[0]}
 
 
-_PG_SAVE_LETTERS = _pg_upsert_sql(letters)
+_PG_MERGE_LETTERS = _pg_unnest_insert(
+    letters, f"ON CONFLICT (registration_number) DO UPDATE SET {_letter_merge_sql()}"
+)
 _PG_ADD_HISTORY = _pg_unnest_insert(letter_history, "ON CONFLICT DO NOTHING")
-# A plain insert: a concurrent duplicate must fail the transaction, not pass silently.
-_PG_MARK_PROCESSED = _pg_unnest_insert(processed_events)
+# A row another transaction is inserting makes this one wait for it, then skip it if it
+# committed: only the ids this transaction recorded come back.
+_PG_MARK_PROCESSED = _pg_unnest_insert(
+    processed_events, "ON CONFLICT DO NOTHING RETURNING event_id"
+)
 _PG_RECORD_AUDIT = _pg_unnest_insert(request_audit)
 
 
@@ -216,13 +250,6 @@ class SqlLetterRepository:
         self._insert = _INSERT[connection.dialect.name]
         self._pg = connection.dialect.name == "postgresql"
 
-    async def processed(self, event_ids: Collection[UUID]) -> set[UUID]:
-        t = processed_events
-        rows = await _rows_where_in(
-            self._conn, select(t.c.event_id), t.c.event_id, [str(i) for i in event_ids]
-        )
-        return {UUID(r["event_id"]) for r in rows}
-
     async def get_many(self, numbers: Collection[str]) -> dict[str, Letter]:
         rows = await _rows_where_in(
             self._conn, select(letters), letters.c.registration_number, numbers
@@ -239,17 +266,24 @@ class SqlLetterRepository:
             )
         return found
 
-    async def save(self, changed: Collection[Letter]) -> None:
+    async def merge(self, changed: Collection[Letter]) -> None:
         rows = [_letter_row(letter) for letter in changed]
         if self._pg and rows:
-            await self._conn.execute(_PG_SAVE_LETTERS, _as_arrays(letters, rows))
+            await self._conn.execute(_PG_MERGE_LETTERS, _as_arrays(letters, rows))
             return
         for chunk in _chunks(rows):
             statement = self._insert(letters)
-            key = letters.c.registration_number.name
+            incoming = statement.excluded
             statement = statement.on_conflict_do_update(
-                index_elements=[key],
-                set_={c.name: statement.excluded[c.name] for c in letters.c if c.name != key},
+                index_elements=[letters.c.registration_number.name],
+                set_={
+                    column: case(
+                        (incoming[seq] > letters.c[seq], incoming[column]),
+                        else_=letters.c[column],
+                    )
+                    for seq, columns in LETTER_COLUMN_GROUPS.items()
+                    for column in (*columns, seq)
+                },
             )
             await self._conn.execute(statement, chunk)
 
@@ -270,14 +304,19 @@ class SqlLetterRepository:
         for chunk in _chunks(rows):
             await self._conn.execute(self._insert(letter_history).on_conflict_do_nothing(), chunk)
 
-    async def mark_processed(self, events: Iterable[tuple[UUID, str]]) -> None:
+    async def mark_processed(self, events: Iterable[tuple[UUID, str]]) -> set[UUID]:
         rows = [{"event_id": str(i), "registration_number": n} for i, n in events]
-        if self._pg and rows:
-            await self._conn.execute(_PG_MARK_PROCESSED, _as_arrays(processed_events, rows))
-            return
+        if not rows:
+            return set()
+        if self._pg:
+            arrays = _as_arrays(processed_events, rows)
+            return {UUID(i) for i in await self._conn.scalars(_PG_MARK_PROCESSED, arrays)}
+        t = processed_events
+        statement = self._insert(t).on_conflict_do_nothing().returning(t.c.event_id)
+        fresh: set[UUID] = set()
         for chunk in _chunks(rows):
-            # A plain insert: a concurrent duplicate must fail the transaction, not pass silently.
-            await self._conn.execute(insert(processed_events), chunk)
+            fresh.update(UUID(i) for i in await self._conn.scalars(statement, chunk))
+        return fresh
 
 
 class SqlNoticeOutbox:

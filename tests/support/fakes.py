@@ -36,9 +36,6 @@ class _Letters:
     def __init__(self, pending: FakeStore, store: FakeStore) -> None:
         self._pending, self._store = pending, store
 
-    async def processed(self, event_ids: Collection[UUID]) -> set[UUID]:
-        return {i for i in event_ids if i in self._store.processed}
-
     async def get_many(self, numbers: Collection[str]) -> dict[str, Letter]:
         return {n: self._store.letters[n] for n in numbers if n in self._store.letters}
 
@@ -49,15 +46,20 @@ class _Letters:
             if (entries := self._store.history.get(n))
         }
 
-    async def save(self, letters: Collection[Letter]) -> None:
-        self._pending.letters.update({letter.registration_number: letter for letter in letters})
+    async def merge(self, letters: Collection[Letter]) -> None:
+        for letter in letters:
+            number = letter.registration_number
+            stored = self._pending.letters.get(number) or self._store.letters.get(number)
+            self._pending.letters[number] = stored.merge(letter) if stored else letter
 
     async def add_history(self, entries: Iterable[tuple[str, HistoryEntry]]) -> None:
         for number, entry in entries:
             self._pending.history.setdefault(number, {}).setdefault(entry.sequence, entry)
 
-    async def mark_processed(self, events: Iterable[tuple[UUID, str]]) -> None:
-        self._pending.processed.update(i for i, _ in events)
+    async def mark_processed(self, events: Iterable[tuple[UUID, str]]) -> set[UUID]:
+        fresh = {i for i, _ in events} - self._store.processed - self._pending.processed
+        self._pending.processed |= fresh
+        return fresh
 
 
 class _Notices:

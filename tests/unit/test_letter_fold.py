@@ -126,6 +126,27 @@ def test_any_permutation_and_duplication_gives_the_same_final_state(index, seed,
     assert disordered.history == in_order.history
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=1, max_value=10_000), st.integers(min_value=0), st.data())
+def test_folding_any_split_of_the_events_and_merging_the_parts_gives_the_same_letter(
+    index, seed, data
+):
+    """What lets the store merge a batch into a row another replica may be merging into."""
+    events = letter_events(index, random.Random(seed))
+    shuffled = data.draw(st.permutations(events))
+    cut = data.draw(st.integers(min_value=0, max_value=len(shuffled)))
+    first, second = fold(shuffled[:cut] or [events[0]]), fold(shuffled[cut:] or [events[0]])
+    whole = fold(events).letter
+    assert first.letter.merge(second.letter) == whole
+    assert second.letter.merge(first.letter) == whole
+
+
+def test_merging_the_same_state_again_changes_nothing():
+    letter = fold([registered(), assigned(2)]).letter
+    assert letter.merge(letter) == letter
+    assert letter.merge(Letter(NUMBER)) == letter
+
+
 def test_the_simulated_stream_is_deterministic_per_seed():
     first = [e.event_id for e in generate_events(20, seed=7)]
     assert first == [e.event_id for e in generate_events(20, seed=7)]

@@ -193,6 +193,7 @@ class Gateway:
                 self.dms_codec,
                 self.store_events,
                 DeadLetterPublisher(self.producer, settings.topic_dead_letters),
+                by_partition=self.engine.dialect.name == "postgresql",
                 metrics=self.metrics,
             ),
         )

@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     # --- limits and tuning --------------------------------------------------------------
     xml_max_bytes: int = 64 * 1024
     xml_max_depth: int = 32
-    ingest_batch_max_records: int = 500
+    ingest_batch_max_records: int = 2000
     retry_backoff_initial_s: float = 0.2
     retry_backoff_max_s: float = 10.0
     reply_timeout_s: float = 10.0

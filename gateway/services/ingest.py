@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 
 from gateway.domain.identity import IdentifierHasher
@@ -24,6 +24,9 @@ class IngestResult:
     duplicates: int
     notices_queued: int
     partner_notifications_queued: int = 0
+
+    def __add__(self, other: IngestResult) -> IngestResult:
+        return IngestResult(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 async def ingest_events(

@@ -267,7 +267,9 @@ class SqlLetterRepository:
         return found
 
     async def merge(self, changed: Collection[Letter]) -> None:
-        rows = [_letter_row(letter) for letter in changed]
+        # Rows in key order, here and below: concurrent writers lock them in the same order.
+        ordered = sorted(changed, key=lambda letter: letter.registration_number)
+        rows = [_letter_row(letter) for letter in ordered]
         if self._pg and rows:
             await self._conn.execute(_PG_MERGE_LETTERS, _as_arrays(letters, rows))
             return
@@ -296,7 +298,7 @@ class SqlLetterRepository:
                 "at": e.at,
                 "note": e.note,
             }
-            for number, e in entries
+            for number, e in sorted(entries, key=lambda item: (item[0], item[1].sequence))
         ]
         if self._pg and rows:
             await self._conn.execute(_PG_ADD_HISTORY, _as_arrays(letter_history, rows))
@@ -305,7 +307,7 @@ class SqlLetterRepository:
             await self._conn.execute(self._insert(letter_history).on_conflict_do_nothing(), chunk)
 
     async def mark_processed(self, events: Iterable[tuple[UUID, str]]) -> set[UUID]:
-        rows = [{"event_id": str(i), "registration_number": n} for i, n in events]
+        rows = [{"event_id": str(i), "registration_number": n} for i, n in sorted(events)]
         if not rows:
             return set()
         if self._pg:

@@ -1,7 +1,8 @@
 """Entry point for requests (status requests from the portal and the call center, partner
 requests): hand the bytes to the use case, publish its reply to the allowed reply topic, then
-commit the offset. FastStream's own reply mechanism is switched off
-(no_reply) because it would publish to whatever topic the requester names."""
+hand the offsets to the background committer (consumers/offsets.py). FastStream's own reply
+mechanism is switched off (no_reply) because it would publish to whatever topic the requester
+names."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from consumers.offsets import BackgroundCommits
 from consumers.raw import the_message
 from gateway.metrics import Metrics
 from gateway.services.audited_requests import AuditedRequestHandler, Delivery
@@ -45,6 +47,7 @@ def subscribe_requests(
 ) -> None:
     """Requests are taken in batches (whatever has arrived, up to `max_records`): answered in one
     transaction, their replies published together, then the offsets committed once."""
+    commits = BackgroundCommits()
 
     @broker.subscriber(
         *topics,
@@ -84,7 +87,7 @@ def subscribe_requests(
             await message.nack()
             await asyncio.sleep(publish_retry_s)
             return
-        await message.ack()
+        commits.answered(message.consumer, records)
         for delivery, decision in zip(deliveries, decisions, strict=True):
             log.info(
                 "request %s",

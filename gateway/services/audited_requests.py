@@ -166,13 +166,16 @@ class AuditedRequestHandler:
         async with self._uow_factory() as uow:
             entries = [self._entry(i, REPLY_TOPIC_REFUSED, received_at, None) for i in refused]
             answerable = [i for i in items if i not in refused]
-            await self._answer(uow, answerable, received_at, entries)
-            await uow.journal.record(entries)
+            to_keep = await self._answer(uow, answerable, received_at, entries)
+            kept = await uow.journal.write(entries, to_keep, self._now())
+            if kept != set(to_keep):
+                raise _AnsweredElsewhere
             await uow.commit()
 
     async def _answer(
         self, uow: UnitOfWork, items: list[_Item], received_at: datetime, entries: list[AuditEntry]
-    ) -> None:
+    ) -> dict[ReplyKey, StoredReply]:
+        """Decides every item and adds its audit entry; returns the replies to keep."""
         earlier = await uow.journal.replies_for({i.key for i in items if i.key is not None})
         first_in_batch: dict[ReplyKey, _Item] = {}
         to_answer: list[_Item] = []
@@ -239,9 +242,7 @@ class AuditedRequestHandler:
                     twin_decision.key,
                     twin_decision.client_id,
                 )
-        kept = await uow.journal.remember_replies(to_keep, self._now())
-        if kept != set(to_keep):
-            raise _AnsweredElsewhere
+        return to_keep
 
     def _unavailable(self, item: _Item, refused: bool) -> Decision:
         if refused:

@@ -101,20 +101,15 @@ class StatusRequests:
         self, uow: UnitOfWork, requests: Sequence[tuple[Assessment, str]]
     ) -> list[StatusView | FaultView]:
         numbers = {a.registration_number for a, _ in requests if a.registration_number}
-        letters = await uow.letters.get_many(numbers)
-        visible = {
-            (a.registration_number, topic)
-            for a, topic in requests
-            if (letter := letters.get(a.registration_number or "")) is not None
-            and may_see(letter, self._channels[topic].role, a.end_user_hash)
-        }
-        histories = await uow.letters.histories({n for n, _ in visible if n is not None})
-        return [
-            self._view(letters[a.registration_number], histories.get(a.registration_number, []))
-            if a.registration_number and (a.registration_number, topic) in visible
-            else FaultView(Fault.NOT_FOUND)  # the same answer whether absent or not theirs
-            for a, topic in requests
-        ]
+        found = await uow.letters.with_histories(numbers)
+        results: list[StatusView | FaultView] = []
+        for a, topic in requests:
+            letter, history = found.get(a.registration_number or "", (None, []))
+            if letter is not None and may_see(letter, self._channels[topic].role, a.end_user_hash):
+                results.append(self._view(letter, history))
+            else:
+                results.append(FaultView(Fault.NOT_FOUND))  # absent or not theirs: the same
+        return results
 
     def _view(self, letter: Letter, history: list[HistoryEntry]) -> StatusView:
         assert letter.status is not None and letter.status_at is not None

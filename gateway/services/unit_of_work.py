@@ -18,6 +18,11 @@ class LetterRepository(Protocol):
     async def histories(self, numbers: Collection[str]) -> dict[str, list[HistoryEntry]]:
         """Each letter's history in sequence order (letters without one are left out)."""
 
+    async def with_histories(
+        self, numbers: Collection[str]
+    ) -> dict[str, tuple[Letter, list[HistoryEntry]]]:
+        """get_many and histories in one go (one query, where the store allows)."""
+
     async def merge(self, letters: Collection[Letter]) -> None:
         """Store each letter merged into its stored state (Letter.merge): writers merging
         into the same letter at once (replicas around a rebalance) lose nothing."""
@@ -66,12 +71,14 @@ ReplyKey = tuple[str, str]  # (client id, message id)
 class RequestJournal(Protocol):
     """The audit trail (append-only) and the replies kept for redelivered requests."""
 
-    async def record(self, entries: Collection[AuditEntry]) -> None: ...
-    async def remember_replies(
-        self, replies: Mapping[ReplyKey, StoredReply], now: datetime
+    async def write(
+        self,
+        entries: Collection[AuditEntry],
+        replies: Mapping[ReplyKey, StoredReply],
+        now: datetime,
     ) -> set[ReplyKey]:
-        """Keep replies; returns the keys kept. A key missing from the result was kept first
-        by another delivery of the same request."""
+        """Append the audit rows and keep the replies; returns the reply keys kept. A key
+        missing from the result was kept first by another delivery of the same request."""
 
     async def replies_for(self, keys: Collection[ReplyKey]) -> dict[ReplyKey, StoredReply]: ...
 

@@ -9,6 +9,8 @@ from typing import Any, Self
 from uuid import UUID
 
 from sqlalchemy import (
+    BindParameter,
+    Column,
     RowMapping,
     Select,
     Table,
@@ -67,16 +69,27 @@ def _pg_any(column: Any) -> Any:
     return column == any_(bindparam("values", type_=postgresql.ARRAY(column.type)))
 
 
-def _pg_unnest_insert(table: Table, suffix: str = "") -> TextClause:
+def _insertable(table: Table) -> list[Column[Any]]:
+    return [c for c in table.c if c.autoincrement is not True]
+
+
+def _pg_unnest(table: Table, prefix: str = "") -> tuple[str, list[BindParameter[Any]]]:
     """PostgreSQL: a whole batch in one statement, one array parameter per column
-    (INSERT .. SELECT FROM unnest(..)), instead of one executemany row per record."""
+    (INSERT .. SELECT FROM unnest(..)), instead of one executemany row per record. The
+    parameters are named prefix + column name."""
     quote = _PG.identifier_preparer.quote
-    columns = [c for c in table.c if c.autoincrement is not True]
+    columns = _insertable(table)
     names = ", ".join(quote(c.name) for c in columns)
-    arrays = ", ".join(f"CAST(:{c.name} AS {c.type.compile(dialect=_PG)}[])" for c in columns)
-    return text(
-        f"INSERT INTO {quote(table.name)} ({names}) SELECT * FROM unnest({arrays}) {suffix}"
-    ).bindparams(*(bindparam(c.name, type_=postgresql.ARRAY(c.type)) for c in columns))
+    arrays = ", ".join(
+        f"CAST(:{prefix}{c.name} AS {c.type.compile(dialect=_PG)}[])" for c in columns
+    )
+    binds = [bindparam(prefix + c.name, type_=postgresql.ARRAY(c.type)) for c in columns]
+    return f"INSERT INTO {quote(table.name)} ({names}) SELECT * FROM unnest({arrays})", binds
+
+
+def _pg_unnest_insert(table: Table, suffix: str = "") -> TextClause:
+    statement, binds = _pg_unnest(table)
+    return text(f"{statement} {suffix}").bindparams(*binds)
 
 
 # The letters table's columns by field group, each under the sequence that set it: the
@@ -117,8 +130,8 @@ def _letter_merge_sql() -> str:
     )
 
 
-def _as_arrays(table: Table, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    return {c.name: [row[c.name] for row in rows] for c in table.c if c.name in rows[0]}
+def _as_arrays(table: Table, rows: list[dict[str, Any]], prefix: str = "") -> dict[str, list[Any]]:
+    return {prefix + c.name: [row[c.name] for row in rows] for c in _insertable(table)}
 
 
 _PG_MERGE_LETTERS = _pg_unnest_insert(
@@ -130,7 +143,13 @@ _PG_ADD_HISTORY = _pg_unnest_insert(letter_history, "ON CONFLICT DO NOTHING")
 _PG_MARK_PROCESSED = _pg_unnest_insert(
     processed_events, "ON CONFLICT DO NOTHING RETURNING event_id"
 )
-_PG_RECORD_AUDIT = _pg_unnest_insert(request_audit)
+_KEEP_REPLIES, _KEEP_BINDS = _pg_unnest(sent_replies, "r_")
+_RECORD_AUDIT, _AUDIT_BINDS = _pg_unnest(request_audit, "a_")
+# The audit rows and the replies kept for redelivery, in one statement (one round trip).
+_PG_WRITE_JOURNAL = text(
+    f"WITH kept AS ({_KEEP_REPLIES} ON CONFLICT DO NOTHING RETURNING client_id, message_id), "
+    f"audit AS ({_RECORD_AUDIT}) SELECT client_id, message_id FROM kept"
+).bindparams(*_KEEP_BINDS, *_AUDIT_BINDS)
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -266,6 +285,34 @@ class SqlLetterRepository:
             )
         return found
 
+    async def with_histories(
+        self, numbers: Collection[str]
+    ) -> dict[str, tuple[Letter, list[HistoryEntry]]]:
+        h = letter_history
+        query = (
+            select(
+                letters,
+                h.c.sequence.label("h_sequence"),
+                h.c.status.label("h_status"),
+                h.c.at.label("h_at"),
+                h.c.note.label("h_note"),
+            )
+            .select_from(
+                letters.outerjoin(h, h.c.registration_number == letters.c.registration_number)
+            )
+            .order_by(letters.c.registration_number, h.c.sequence)
+        )
+        found: dict[str, tuple[Letter, list[HistoryEntry]]] = {}
+        for r in await _rows_where_in(self._conn, query, letters.c.registration_number, numbers):
+            number = r["registration_number"]
+            if number not in found:
+                found[number] = (_letter_from_row(r), [])
+            if r["h_sequence"] is not None:
+                found[number][1].append(
+                    HistoryEntry(r["h_sequence"], Status(r["h_status"]), r["h_at"], r["h_note"])
+                )
+        return found
+
     async def merge(self, changed: Collection[Letter]) -> None:
         # Rows in key order, here and below: concurrent writers lock them in the same order.
         ordered = sorted(changed, key=lambda letter: letter.registration_number)
@@ -376,21 +423,14 @@ class SqlRequestJournal:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
 
-    async def record(self, entries: Collection[AuditEntry]) -> None:
-        if not entries:
-            return
-        rows = [vars(e) for e in entries]
-        if self._conn.dialect.name == "postgresql":
-            await self._conn.execute(_PG_RECORD_AUDIT, _as_arrays(request_audit, rows))
-        else:
-            await self._conn.execute(insert(request_audit), rows)
-
-    async def remember_replies(
-        self, replies: Mapping[ReplyKey, StoredReply], now: datetime
+    async def write(
+        self,
+        entries: Collection[AuditEntry],
+        replies: Mapping[ReplyKey, StoredReply],
+        now: datetime,
     ) -> set[ReplyKey]:
-        if not replies:
-            return set()
-        rows = [
+        audit_rows = [vars(e) for e in entries]
+        reply_rows = [
             {
                 "client_id": client,
                 "message_id": message,
@@ -400,13 +440,22 @@ class SqlRequestJournal:
             }
             for (client, message), kept in replies.items()
         ]
+        if self._conn.dialect.name == "postgresql":
+            arrays = {
+                **_as_arrays(sent_replies, reply_rows, "r_"),
+                **_as_arrays(request_audit, audit_rows, "a_"),
+            }
+            result = await self._conn.execute(_PG_WRITE_JOURNAL, arrays)
+            return {(r.client_id, r.message_id) for r in result}
+        if audit_rows:
+            await self._conn.execute(insert(request_audit), audit_rows)
+        if not reply_rows:
+            return set()
         t = sent_replies
         statement = (
-            _INSERT[self._conn.dialect.name](t)
-            .on_conflict_do_nothing()
-            .returning(t.c.client_id, t.c.message_id)
+            _INSERT["sqlite"](t).on_conflict_do_nothing().returning(t.c.client_id, t.c.message_id)
         )
-        result = await self._conn.execute(statement, rows)  # RETURNING: only the rows kept
+        result = await self._conn.execute(statement, reply_rows)  # RETURNING: the rows kept
         return {(r.client_id, r.message_id) for r in result}
 
     async def replies_for(self, keys: Collection[ReplyKey]) -> dict[ReplyKey, StoredReply]:

@@ -39,6 +39,14 @@ class _Letters:
     async def get_many(self, numbers: Collection[str]) -> dict[str, Letter]:
         return {n: self._store.letters[n] for n in numbers if n in self._store.letters}
 
+    async def with_histories(
+        self, numbers: Collection[str]
+    ) -> dict[str, tuple[Letter, list[HistoryEntry]]]:
+        found = await self.histories(numbers)
+        return {
+            n: (letter, found.get(n, [])) for n, letter in (await self.get_many(numbers)).items()
+        }
+
     async def histories(self, numbers: Collection[str]) -> dict[str, list[HistoryEntry]]:
         return {
             n: [entries[s] for s in sorted(entries)]
@@ -84,12 +92,13 @@ class _Journal:
     def __init__(self, pending: FakeStore, store: FakeStore) -> None:
         self._pending, self._store = pending, store
 
-    async def record(self, entries: Collection[AuditEntry]) -> None:
-        self._pending.audit.extend(entries)
-
-    async def remember_replies(
-        self, replies: Mapping[ReplyKey, StoredReply], now: datetime
+    async def write(
+        self,
+        entries: Collection[AuditEntry],
+        replies: Mapping[ReplyKey, StoredReply],
+        now: datetime,
     ) -> set[ReplyKey]:
+        self._pending.audit.extend(entries)
         kept = {k: r for k, r in replies.items() if k not in self._store.replies}
         self._pending.replies.update(kept)
         return set(kept)
@@ -152,8 +161,7 @@ class _Partners:
         return {
             letter.sender_reference: letter
             for letter in self._store.letters.values()
-            if letter.forwarded_by_code == partner_code
-            and letter.sender_reference in references
+            if letter.forwarded_by_code == partner_code and letter.sender_reference in references
         }
 
     async def add_report(self, report: OutcomeReport, now: datetime) -> None:

@@ -32,6 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from gateway.domain.letters import (
+    FIELD_GROUPS,
     AcceptanceNotice,
     Agency,
     ApplicantKind,
@@ -93,27 +94,16 @@ def _pg_unnest_insert(table: Table, suffix: str = "") -> TextClause:
 
 
 # The letters table's columns by field group, each under the sequence that set it: the
-# store's side of Letter.merge (FIELD_GROUPS), which a unit test keeps in step with the table.
+# store's side of Letter.merge. A field is the column of its name, except the value objects
+# below, which take several (a unit test checks that the groups cover the table exactly).
+_COLUMNS_OF_FIELD = {
+    "department": ("department_code", "department_name"),
+    "executor": ("executor_id", "executor_name", "executor_phone"),
+    "forwarded_to": ("forwarded_to_code", "forwarded_to_name"),
+}
 LETTER_COLUMN_GROUPS: dict[str, tuple[str, ...]] = {
-    "registration_seq": (
-        "registration_date",
-        "channel",
-        "applicant_kind",
-        "applicant_hash",
-        "forwarded_by_code",
-        "sender_reference",
-        "due_date",
-    ),
-    "assignment_seq": (
-        "department_code",
-        "department_name",
-        "executor_id",
-        "executor_name",
-        "executor_phone",
-    ),
-    "status_seq": ("status", "status_at"),
-    "forwarding_seq": ("forwarded_to_code", "forwarded_to_name", "forwarding_reference"),
-    "conclusion_seq": ("answer_date", "answer_reference"),
+    seq: tuple(column for f in fields for column in _COLUMNS_OF_FIELD.get(f, (f,)))
+    for seq, fields in FIELD_GROUPS.items()
 }
 
 

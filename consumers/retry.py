@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from gateway.health import Readiness
-from gateway.services.unit_of_work import ConnectionLost
+from gateway.services.unit_of_work import once_more_if_connection_lost
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -24,16 +24,12 @@ async def until_stored(
     component: str = "database",
 ) -> T:
     delay = initial_s
-    fresh_connection_tried = False
     while True:
         try:
-            result = await operation()
+            result = await once_more_if_connection_lost(operation)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure to store means: try again later
-            if isinstance(exc, ConnectionLost) and not fresh_connection_tried:
-                fresh_connection_tried = True  # a pooled connection had died: at once, once
-                continue
             readiness.fail(component, f"{type(exc).__name__}: {str(exc)[:200]}")
             log.warning("store unavailable, retrying in %.1fs: %s", delay, type(exc).__name__)
             await asyncio.sleep(delay)

@@ -23,10 +23,10 @@ from typing import Any, Protocol
 from gateway.domain.requests import Fault, FaultView, RequestHeader
 from gateway.services.unit_of_work import (
     AuditEntry,
-    ConnectionLost,
     ReplyKey,
     StoredReply,
     UnitOfWork,
+    once_more_if_connection_lost,
 )
 
 log = logging.getLogger(__name__)
@@ -135,13 +135,7 @@ class AuditedRequestHandler:
                 extra={"topic": item.delivery.topic},
             )
         try:
-            try:
-                await self._decide(items, refused, received_at)
-            except ConnectionLost:
-                log.info("store connection was lost; answering again on a fresh one")
-                for item in items:
-                    item.decision, item.result = None, None
-                await self._decide(items, refused, received_at)
+            await once_more_if_connection_lost(lambda: self._decide(items, refused, received_at))
         except _AnsweredElsewhere:
             # Another replica answered one of them meanwhile (a rebalance redelivered it) and
             # audited it. Ours is rolled back; one by one, each finds its stored reply.
@@ -163,6 +157,8 @@ class AuditedRequestHandler:
     async def _decide(
         self, items: list[_Item], refused: list[_Item], received_at: datetime
     ) -> None:
+        for item in items:  # nothing of an attempt that failed carries over
+            item.decision, item.result = None, None
         async with self._uow_factory() as uow:
             entries = [self._entry(i, REPLY_TOPIC_REFUSED, received_at, None) for i in refused]
             answerable = [i for i in items if i not in refused]

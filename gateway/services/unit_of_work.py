@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+import logging
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, TypeVar
 from uuid import UUID
 
 from gateway.domain.letters import AcceptanceNotice, HistoryEntry, Letter
 from gateway.domain.partners import OutcomeReport, StatusChangeNotification
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class LetterRepository(Protocol):
@@ -104,6 +108,15 @@ class PartnerExchange(Protocol):
 class ConnectionLost(Exception):
     """The store's connection was found dead (the database restarted, say): nothing was
     written, and a fresh attempt gets a fresh connection."""
+
+
+async def once_more_if_connection_lost(work: Callable[[], Awaitable[T]]) -> T:
+    """Runs `work`, and once more at once if it failed on a dead pooled connection."""
+    try:
+        return await work()
+    except ConnectionLost:
+        log.info("store connection was lost; trying again at once on a fresh one")
+        return await work()
 
 
 class UnitOfWork(Protocol):

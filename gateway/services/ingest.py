@@ -108,7 +108,7 @@ async def _partner_notifications(
             continue
         prior = before.get(number)
         if prior is not None and not prior.is_registered:
-            earlier = (await uow.letters.histories([number])).get(number, [])
+            _, earlier = (await uow.letters.with_histories([number]))[number]
             entries = [*earlier, *entries]
         unique = {entry.sequence: entry for entry in entries}
         changes += [

@@ -19,13 +19,10 @@ log = logging.getLogger(__name__)
 
 class LetterRepository(Protocol):
     async def get_many(self, numbers: Collection[str]) -> dict[str, Letter]: ...
-    async def histories(self, numbers: Collection[str]) -> dict[str, list[HistoryEntry]]:
-        """Each letter's history in sequence order (letters without one are left out)."""
-
     async def with_histories(
         self, numbers: Collection[str]
     ) -> dict[str, tuple[Letter, list[HistoryEntry]]]:
-        """get_many and histories in one go (one query, where the store allows)."""
+        """Each stored letter with its history in sequence order, in one query."""
 
     async def merge(self, letters: Collection[Letter]) -> None:
         """Store each letter merged into its stored state (Letter.merge): writers merging

@@ -265,16 +265,6 @@ class SqlLetterRepository:
         )
         return {r["registration_number"]: _letter_from_row(r) for r in rows}
 
-    async def histories(self, numbers: Collection[str]) -> dict[str, list[HistoryEntry]]:
-        found: dict[str, list[HistoryEntry]] = {}
-        h = letter_history
-        query = select(h).order_by(h.c.registration_number, h.c.sequence)
-        for r in await _rows_where_in(self._conn, query, h.c.registration_number, numbers):
-            found.setdefault(r["registration_number"], []).append(
-                HistoryEntry(r["sequence"], Status(r["status"]), r["at"], r["note"])
-            )
-        return found
-
     async def with_histories(
         self, numbers: Collection[str]
     ) -> dict[str, tuple[Letter, list[HistoryEntry]]]:

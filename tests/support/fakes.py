@@ -42,16 +42,11 @@ class _Letters:
     async def with_histories(
         self, numbers: Collection[str]
     ) -> dict[str, tuple[Letter, list[HistoryEntry]]]:
-        found = await self.histories(numbers)
+        history = self._store.history
         return {
-            n: (letter, found.get(n, [])) for n, letter in (await self.get_many(numbers)).items()
-        }
-
-    async def histories(self, numbers: Collection[str]) -> dict[str, list[HistoryEntry]]:
-        return {
-            n: [entries[s] for s in sorted(entries)]
+            n: (self._store.letters[n], [history[n][s] for s in sorted(history.get(n, {}))])
             for n in numbers
-            if (entries := self._store.history.get(n))
+            if n in self._store.letters
         }
 
     async def merge(self, letters: Collection[Letter]) -> None:

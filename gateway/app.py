@@ -162,9 +162,10 @@ class Gateway:
             self.unit_of_work,
             utc_now,
         )
+        channels = request_channels(settings)  # keyed by request topic
         self.status_service = AuditedRequestHandler(
             StatusRequests(
-                channels=request_channels(settings),
+                channels=channels,
                 codec=self.status_codec,
                 numbers=RegistrationNumberPolicy(settings.registration_number_pattern),
                 hasher=self.hasher,
@@ -199,7 +200,7 @@ class Gateway:
         )
         subscribe_requests(
             self.broker,
-            [settings.topic_egov_requests, settings.topic_callcenter_requests],
+            list(channels),
             title="status-requests",
             description="Status requests from the e-government bus and the call center.",
             group_id=settings.group("requests"),
@@ -215,13 +216,10 @@ class Gateway:
             self.metrics,
             self.engine,
             kafka_connection(settings),
-            {topic: channel.name for topic, channel in request_channels(settings).items()},
+            {topic: channel.name for topic, channel in channels.items()},
             groups={
                 settings.group("dms"): settings.dms_topics,
-                settings.group("requests"): (
-                    settings.topic_egov_requests,
-                    settings.topic_callcenter_requests,
-                ),
+                settings.group("requests"): tuple(channels),
             },
         )
         self._background: list[asyncio.Task[None]] = []

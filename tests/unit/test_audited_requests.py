@@ -74,6 +74,11 @@ async def letter(store: FakeStore, index: int = 1):
     return events[0]
 
 
+def by_applicant(registered) -> bytes:  # type: ignore[no-untyped-def]
+    """The registered letter's applicant asks for its status, as the portal sends it."""
+    return request(registered.registration_number, user=registered.applicant.identifier)
+
+
 def egov(reply_to: str = "egov.rep") -> Delivery:
     return Delivery("egov.req", reply_to, "corr-1")
 
@@ -81,9 +86,7 @@ def egov(reply_to: str = "egov.rep") -> Delivery:
 async def test_the_applicant_sees_the_letter_and_one_audit_row_is_written():
     store = FakeStore()
     registered = await letter(store)
-    decision = await build(store).handle(
-        request(registered.registration_number, user=registered.applicant.identifier), egov()
-    )
+    decision = await build(store).handle(by_applicant(registered), egov())
     reply = codec.decode_reply(decision.reply)
     assert reply.status is not None and decision.outcome == "ANSWERED"
     assert decision.reply_topic == "egov.rep" and decision.key == registered.registration_number
@@ -137,7 +140,7 @@ async def test_a_reply_topic_not_allowed_is_refused_audited_and_nothing_is_publi
 async def test_a_redelivered_request_gets_the_same_bytes_and_no_second_audit_row():
     store = FakeStore()
     registered = await letter(store)
-    raw = request(registered.registration_number, user=registered.applicant.identifier)
+    raw = by_applicant(registered)
     first = await build(store).handle(raw, egov())
     again = await build(store).handle(raw, egov())
     assert again.reply == first.reply and again.outcome == "REDELIVERED"
@@ -157,9 +160,7 @@ async def test_when_the_audit_cannot_be_written_the_answer_is_temporarily_unavai
     store = FakeStore()
     registered = await letter(store)
     store.fail_next_commits = 1
-    decision = await build(store).handle(
-        request(registered.registration_number, user=registered.applicant.identifier), egov()
-    )
+    decision = await build(store).handle(by_applicant(registered), egov())
     assert codec.decode_reply(decision.reply).fault.code is Fault.TEMPORARILY_UNAVAILABLE
     assert decision.audit_written is False and store.audit == []
 
@@ -168,9 +169,7 @@ async def test_a_dead_pooled_connection_is_retried_at_once_and_the_request_audit
     store = FakeStore()
     registered = await letter(store)
     store.lose_connection_next_commits = 1  # e.g. PostgreSQL restarted since the last request
-    decision = await build(store).handle(
-        request(registered.registration_number, user=registered.applicant.identifier), egov()
-    )
+    decision = await build(store).handle(by_applicant(registered), egov())
     assert codec.decode_reply(decision.reply).status.registration_number == (
         registered.registration_number
     )
@@ -181,9 +180,7 @@ async def test_a_connection_lost_twice_in_a_row_answers_temporarily_unavailable(
     store = FakeStore()
     registered = await letter(store)
     store.lose_connection_next_commits = 2
-    decision = await build(store).handle(
-        request(registered.registration_number, user=registered.applicant.identifier), egov()
-    )
+    decision = await build(store).handle(by_applicant(registered), egov())
     assert codec.decode_reply(decision.reply).fault.code is Fault.TEMPORARILY_UNAVAILABLE
     assert store.audit == []
 
@@ -191,7 +188,7 @@ async def test_a_connection_lost_twice_in_a_row_answers_temporarily_unavailable(
 async def test_a_request_answered_meanwhile_by_another_replica_gets_that_replica_s_reply():
     store = FakeStore()
     registered = await letter(store)
-    raw = request(registered.registration_number, user=registered.applicant.identifier)
+    raw = by_applicant(registered)
     theirs = await build(store).handle(raw, egov())  # the other replica, already committed
 
     class BlindOnce(FakeUnitOfWork):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.services import LocalKafka, LocalPostgres
+from tests.support.services import LocalKafka, LocalPostgres, started
 
 
 @pytest.fixture(scope="session")
@@ -28,12 +28,8 @@ def kafka(service_root: Path) -> Iterator[LocalKafka | str]:
     if external := os.environ.get("GATEWAY_TEST_KAFKA_BOOTSTRAP"):
         yield external
         return
-    broker = LocalKafka(service_root / "kafka")
-    try:
-        broker.start()
+    with started(LocalKafka(service_root / "kafka")) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture(scope="session")
@@ -46,8 +42,5 @@ def postgres_url(service_root: Path) -> Iterator[str]:
     if external := os.environ.get("GATEWAY_TEST_POSTGRES_URL"):
         yield external
         return
-    server = LocalPostgres(service_root / "postgres")
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    with started(LocalPostgres(service_root / "postgres")) as server:
+        yield server.url

@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 
-from tests.support.services import ROOT, LocalKafka
+from tests.support.services import ROOT, LocalKafka, started
 
 SCRIPT = ROOT / "deploy" / "kafka" / "partner-acl.sh"
 REGISTRY = ROOT / "deploy" / "partners.example.toml"
@@ -24,16 +24,14 @@ def secured_broker(service_root: Path) -> Iterator[LocalKafka]:
         f"--add-scram 'SCRAM-SHA-512=[name={name},password={password}]'"
         for name, password in USERS.items()
     )
-    broker = LocalKafka(
-        service_root / "kafka-acl",
-        extra_properties=ROOT / "deploy" / "kafka" / "acl-test.properties",
-        format_args=scram,
-    )
-    try:
-        broker.start()
+    with started(
+        LocalKafka(
+            service_root / "kafka-acl",
+            extra_properties=ROOT / "deploy" / "kafka" / "acl-test.properties",
+            format_args=scram,
+        )
+    ) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 def grant(broker: LocalKafka, partner: str, principal: str, *extra: str) -> str:

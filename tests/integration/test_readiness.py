@@ -12,18 +12,14 @@ import pytest
 from gateway.app import running
 from gateway.probes import BROKER
 from tests.integration.conftest import settings_for
-from tests.support.services import LocalKafka
+from tests.support.services import LocalKafka, started
 from tests.support.waiting import eventually
 
 
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
-    broker = LocalKafka(tmp_path / "kafka")
-    try:
-        broker.start()
+    with started(LocalKafka(tmp_path / "kafka")) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 def problems(gateway):  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.services import LocalKafka, LocalPostgres
+from tests.support.services import LocalKafka, LocalPostgres, started
 
 
 @dataclass
@@ -26,13 +26,8 @@ def chaos_services() -> Iterator[ChaosServices]:
     with tempfile.TemporaryDirectory(prefix="gateway-chaos-") as directory:
         os.chmod(directory, 0o755)  # PostgreSQL runs as its own user when we are root
         root = Path(directory)
-        kafka, postgres = LocalKafka(root / "kafka"), LocalPostgres(root / "postgres")
-        try:
-            kafka.start()
-            url = postgres.start()
-            yield ChaosServices(kafka, postgres, url)
-        finally:
-            try:
-                kafka.stop()
-            finally:
-                postgres.stop()
+        with (
+            started(LocalKafka(root / "kafka")) as kafka,
+            started(LocalPostgres(root / "postgres")) as postgres,
+        ):
+            yield ChaosServices(kafka, postgres, postgres.url)

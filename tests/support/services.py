@@ -3,10 +3,13 @@ scripts in deploy/ and always stopped at the end."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPT = ROOT / "deploy" / "kafka" / "kafka.sh"
@@ -39,6 +42,25 @@ def _script(script: Path, *args: str, env: dict[str, str] | None = None) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"{script.name} {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout.strip()
+
+
+class _Service(Protocol):
+    def start(self) -> str: ...
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Service)
+
+
+@contextlib.contextmanager
+def started(service: S) -> Iterator[S]:
+    """The service started for the block and stopped after it, also when starting failed
+    half-way (a process may already be up)."""
+    try:
+        service.start()
+        yield service
+    finally:
+        service.stop()
 
 
 class LocalKafka:

@@ -50,16 +50,16 @@ from bench._common import (  # noqa: E402
     fsync_latency,
     table,
 )
-from gateway.app import ensure_topics, kafka_connection, running  # noqa: E402
-from gateway.client import build_request  # noqa: E402
-from gateway.domain.identity import IdentifierHasher  # noqa: E402
+from gateway.app import running  # noqa: E402
 from gateway.domain.letters import ApplicantKind  # noqa: E402
-from gateway.services.ingest import ingest_events  # noqa: E402
+from gateway.kafka import ensure_topics, kafka_connection  # noqa: E402
+from gateway.services.ingestion import ingest_events  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
-from gateway.simulator import applicant_for, generate_events, registration_number  # noqa: E402
 from gateway.store.migrate import upgrade_to_head  # noqa: E402
 from gateway.store.sql import SqlUnitOfWork, create_engine  # noqa: E402
-from gateway.xmlcodec.egov import StatusCodec  # noqa: E402
+from gateway.tools.client import build_request  # noqa: E402
+from gateway.tools.simulator import applicant_for, generate_events, registration_number  # noqa: E402
+from gateway.xmlcodec.egov import EgovXmlCodec  # noqa: E402
 
 PARTITIONS = 6
 REPLY_TIMEOUT_S = 10.0
@@ -201,7 +201,7 @@ class Requester:
 
 
 def make_requests(settings: Settings, letters: int, count: int, seed: int) -> list[tuple]:
-    codec = StatusCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
+    codec = EgovXmlCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
     rng = random.Random(seed)
     out = []
     for _ in range(count):
@@ -304,7 +304,7 @@ async def load_store(settings: Settings, letters: int) -> float:
     engine = create_engine(settings.database_url)
     try:
         await upgrade_to_head(engine)
-        hasher = IdentifierHasher(settings.identifier_hash_key.get_secret_value().encode())
+        hasher = settings.identifier_hasher()
         started = time.perf_counter()
         events = generate_events(letters, seed=11)
         while batch := list(itertools.islice(events, 2000)):

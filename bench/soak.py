@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import Services, add_service_options, command_line, fresh_database  # noqa: E402
 
-from gateway.app import ensure_topics  # noqa: E402
-from gateway.simulator import generate_events  # noqa: E402
+from gateway.kafka import ensure_topics  # noqa: E402
 from gateway.store.sql import create_engine  # noqa: E402
+from gateway.tools.simulator import generate_events  # noqa: E402
 from tests.reliability.harness import (  # noqa: E402
     FastProducer,
     GatewayProcess,

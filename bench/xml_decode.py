@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.xmlcodec import DmsCodec, StatusCodec  # noqa: E402
+from gateway.xmlcodec import DmsXmlCodec, EgovXmlCodec  # noqa: E402
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 RUNS, LOOPS = 21, 1000
@@ -31,7 +31,7 @@ def median_us(fn, raw: bytes) -> float:
 
 
 def main() -> None:
-    dms, status = DmsCodec(), StatusCodec()
+    dms, status = DmsXmlCodec(), EgovXmlCodec()
     cases = [
         ("DMS LetterRegistered", dms.decode, SCHEMAS / "dms/v1/examples/letter-registered.xml"),
         ("DMS LetterAssigned", dms.decode, SCHEMAS / "dms/v1/examples/letter-assigned.xml"),

@@ -8,35 +8,28 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import AsyncIterator
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
-from faststream.security import BaseSecurity, SASLScram256, SASLScram512
 
-from consumers.dms_events import DmsEventIngestion, subscribe_dms_events
-from consumers.retry import until_stored
-from consumers.status_requests import subscribe_requests
-from gateway.domain.access import RequestChannel, Role
-from gateway.domain.identity import IdentifierHasher
-from gateway.domain.letters import DmsEvent
+from consumers.dms_events import subscribe_dms_events
+from consumers.requests import subscribe_requests
+from gateway.clock import utc_now
 from gateway.domain.partners import Operation
 from gateway.domain.rate_limit import RateLimiter
 from gateway.domain.requests import RegistrationNumberPolicy
-from gateway.health import Readiness
-from gateway.metrics import Metrics
-from gateway.operations import build_operations
+from gateway.kafka import ensure_topics, faststream_security, kafka_connection
+from gateway.ops.endpoints import build_operations
 from gateway.partner_registry import load_partners
 from gateway.services.audited_requests import AuditedRequestHandler
-from gateway.services.ingest import IngestResult, ingest_events
+from gateway.services.ingestion import Backoff, DmsIngestion, Relays
 from gateway.services.partner_requests import PartnerRequests
 from gateway.services.status_requests import RateLimits, StatusRequests
-from gateway.settings import SaslMechanism, SecurityProtocol, Settings
+from gateway.settings import Settings
 from gateway.store.migrate import upgrade_to_head
 from gateway.store.sql import SqlUnitOfWork, create_engine
+from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.readiness import Readiness
 from gateway.xmlcodec.loading import load_codecs
 from producers.acceptance_notices import AcceptanceNoticeOutbox
 from producers.dead_letters import DeadLetterPublisher
@@ -48,86 +41,6 @@ from producers.replies import ReplyPublisher
 log = logging.getLogger(__name__)
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def kafka_connection(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for aiokafka clients (producer, consumer, admin)."""
-    connection: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers,
-        "security_protocol": settings.kafka_security_protocol.value,
-    }
-    if settings.kafka_security_protocol is not SecurityProtocol.PLAINTEXT:
-        connection["ssl_context"] = settings.ssl_context()
-    if settings.kafka_security_protocol is SecurityProtocol.SASL_SSL:
-        password = settings.kafka_sasl_password
-        connection.update(
-            sasl_mechanism=settings.kafka_sasl_mechanism.value,
-            sasl_plain_username=settings.kafka_sasl_username,
-            sasl_plain_password=password.get_secret_value() if password else None,
-        )
-    return connection
-
-
-def _faststream_security(settings: Settings) -> BaseSecurity | None:
-    protocol = settings.kafka_security_protocol
-    if protocol is SecurityProtocol.PLAINTEXT:
-        return None
-    if protocol is SecurityProtocol.SSL:
-        return BaseSecurity(ssl_context=settings.ssl_context(), use_ssl=True)
-    scram = (
-        SASLScram512
-        if settings.kafka_sasl_mechanism is SaslMechanism.SCRAM_SHA_512
-        else (SASLScram256)
-    )
-    password = settings.kafka_sasl_password
-    return scram(
-        username=settings.kafka_sasl_username or "",
-        password=password.get_secret_value() if password else "",
-        ssl_context=settings.ssl_context(),
-        use_ssl=True,
-    )
-
-
-def request_channels(settings: Settings) -> dict[str, RequestChannel]:
-    channels = (
-        RequestChannel(
-            "egov",
-            Role.EGOV,
-            settings.topic_egov_requests,
-            settings.egov_reply_topics,
-            settings.egov_clients,
-        ),
-        RequestChannel(
-            "callcenter",
-            Role.CALLCENTER,
-            settings.topic_callcenter_requests,
-            settings.callcenter_reply_topics,
-            settings.callcenter_clients,
-        ),
-    )
-    return {channel.request_topic: channel for channel in channels}
-
-
-async def ensure_topics(settings: Settings, topics: Sequence[str]) -> None:
-    admin = AIOKafkaAdminClient(**kafka_connection(settings))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [t for t in topics if t not in existing]
-        if missing:
-            new = [
-                NewTopic(t, settings.topic_partitions, settings.topic_replication_factor)
-                for t in missing
-            ]
-            with contextlib.suppress(TopicAlreadyExistsError):  # another replica was quicker
-                await admin.create_topics(new)
-            log.info("created topics %s", ", ".join(missing))
-    finally:
-        await admin.close()
-
-
 class Gateway:
     """Everything the running gateway is made of. Start it, stop it; nothing global."""
 
@@ -136,7 +49,7 @@ class Gateway:
         self.readiness = Readiness()
         self.readiness.fail("startup", "starting")
         self.engine = create_engine(settings.database_url)
-        self.hasher = IdentifierHasher(settings.identifier_hash_key.get_secret_value().encode())
+        self.hasher = settings.identifier_hasher()
         # SchemasUnavailable if the XSDs cannot be loaded
         self.dms_codec, self.status_codec, self.partner_codec = load_codecs(settings)
         self.partners = load_partners(settings.partners_file, frozenset(settings.all_topics))
@@ -148,7 +61,7 @@ class Gateway:
         self.producer = KafkaProducer(kafka_connection(settings))
         self.broker = KafkaBroker(
             settings.bootstrap_servers,
-            security=_faststream_security(settings),
+            security=faststream_security(settings),
             allow_auto_create_topics=False,  # topics are created by ensure_topics or by ops
             graceful_timeout=settings.shutdown_timeout_s * 0.6,  # in-flight handlers, then cancel
             logger=logging.getLogger("gateway.kafka"),  # our JSON lines, not FastStream's format
@@ -162,7 +75,7 @@ class Gateway:
             self.unit_of_work,
             utc_now,
         )
-        channels = request_channels(settings)  # keyed by request topic
+        channels = settings.request_channels()  # keyed by request topic
         self.status_service = AuditedRequestHandler(
             StatusRequests(
                 channels=channels,
@@ -185,19 +98,6 @@ class Gateway:
             self.unit_of_work,
             utc_now,
         )
-        subscribe_dms_events(
-            self.broker,
-            settings.dms_topics,
-            group_id=settings.group("dms"),
-            max_records=settings.ingest_batch_max_records,
-            ingestion=DmsEventIngestion(
-                self.dms_codec,
-                self.store_events,
-                DeadLetterPublisher(self.producer, settings.topic_dead_letters),
-                by_partition=self.engine.dialect.name == "postgresql",
-                metrics=self.metrics,
-            ),
-        )
         subscribe_requests(
             self.broker,
             list(channels),
@@ -210,6 +110,26 @@ class Gateway:
             metrics=self.metrics,
         )
         self._wire_partners(settings)
+        self.ingestion = DmsIngestion(
+            self.dms_codec,
+            DeadLetterPublisher(self.producer, settings.topic_dead_letters),
+            self.unit_of_work,
+            self.hasher,
+            utc_now,
+            readiness=self.readiness,
+            backoff=Backoff(settings.retry_backoff_initial_s, settings.retry_backoff_max_s),
+            relays=Relays(self.notices, self.partner_notifications),
+            notify_partners=self.notified_partners,
+            by_partition=self.engine.dialect.name == "postgresql",
+            metrics=self.metrics,
+        )
+        subscribe_dms_events(
+            self.broker,
+            settings.dms_topics,
+            group_id=settings.group("dms"),
+            max_records=settings.ingest_batch_max_records,
+            ingestion=self.ingestion,
+        )
         self.operations = build_operations(
             settings,
             self.readiness,
@@ -271,29 +191,6 @@ class Gateway:
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine)
-
-    async def store_events(
-        self, events: Sequence[DmsEvent], *, queue_notices: bool = True
-    ) -> IngestResult:
-        """Store a batch, retrying while the database is away; returns once it is durable."""
-        result = await until_stored(
-            lambda: ingest_events(
-                events,
-                self.unit_of_work(),
-                self.hasher,
-                utc_now,
-                queue_notices=queue_notices,
-                notify_partners=self.notified_partners,
-            ),
-            self.readiness,
-            initial_s=self.settings.retry_backoff_initial_s,
-            max_s=self.settings.retry_backoff_max_s,
-        )
-        if result.notices_queued:
-            self.notices.wake()
-        if result.partner_notifications_queued:
-            self.partner_notifications.wake()
-        return result
 
     async def start(self) -> None:
         log.info("starting gateway", extra={"topic": ",".join(self.topics)})

@@ -10,8 +10,8 @@ import signal
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from gateway.logs import configure_logging
 from gateway.settings import PROJECT_ROOT, Settings
+from gateway.telemetry.logs import configure_logging
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -79,21 +79,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         return asyncio.run(_run(settings))
     if args.command == "ask":
-        from gateway.client import ask_and_print
+        from gateway.tools.client import ask_and_print
 
         return asyncio.run(ask_and_print(settings, args))
     if args.command == "simulate-dms":
-        from gateway.simulator import simulate
+        from gateway.tools.simulator import simulate
 
         return asyncio.run(simulate(settings, args.letters, args.seed, args.disorder))
     if args.command == "rebuild":
-        from gateway.rebuild import rebuild
+        from gateway.tools.rebuild import rebuild
 
         return asyncio.run(rebuild(settings, args.into))
     if args.command == "report":
         return _report(settings, args)
     if args.command == "asyncapi":
-        from gateway.asyncapi import asyncapi_command
+        from gateway.tools.asyncapi import asyncapi_command
 
         return asyncapi_command(check=args.check, output=args.output)
     raise AssertionError(args.command)
@@ -102,8 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _report(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from gateway.periods import PeriodError, period_from
-    from gateway.reporting import run_report
+    from gateway.reports.control import run_report
+    from gateway.reports.periods import PeriodError, period_from
 
     try:
         period = period_from(args.period, args.date_from, args.date_to)
@@ -114,7 +114,7 @@ def _report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Settings) -> int:
-    from gateway import local_kafka
+    from gateway.tools import local_kafka
 
     started_broker = False
     if settings.uses_local_kafka and not local_kafka.is_running(LOCAL_KAFKA_DIR):
@@ -146,7 +146,7 @@ async def _serve_until(stop: asyncio.Event, settings: Settings) -> int:
         gateway = Gateway(settings)
     except SchemasUnavailable as exc:
         log.error("not starting the consumers: %s", exc)
-        from gateway.operations import serve_unready
+        from gateway.ops.endpoints import serve_unready
 
         await serve_unready(settings, {"schemas": str(exc)}, stop)
         return 0

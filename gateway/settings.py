@@ -14,6 +14,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.domain.access import RequestChannel, Role
+from gateway.domain.identity import IdentifierHasher
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -202,6 +205,30 @@ class Settings(BaseSettings):
     @cached_property
     def callcenter_clients(self) -> frozenset[str]:
         return _split(self.callcenter_client_ids)
+
+    def request_channels(self) -> dict[str, RequestChannel]:
+        """The status-request channels, keyed by request topic."""
+        channels = (
+            RequestChannel(
+                "egov",
+                Role.EGOV,
+                self.topic_egov_requests,
+                self.egov_reply_topics,
+                self.egov_clients,
+            ),
+            RequestChannel(
+                "callcenter",
+                Role.CALLCENTER,
+                self.topic_callcenter_requests,
+                self.callcenter_reply_topics,
+                self.callcenter_clients,
+            ),
+        )
+        return {channel.request_topic: channel for channel in channels}
+
+    def identifier_hasher(self) -> IdentifierHasher:
+        """The one way personal ids become stored hashes: the service and every command."""
+        return IdentifierHasher(self.identifier_hash_key.get_secret_value().encode())
 
     def ssl_context(self) -> ssl.SSLContext | None:
         if self.kafka_security_protocol is SecurityProtocol.PLAINTEXT:

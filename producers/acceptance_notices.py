@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from gateway.domain.letters import AcceptanceNotice
-from gateway.services.unit_of_work import UnitOfWork
+from gateway.services.ports import UnitOfWork
 from producers.kafka_producer import Outgoing
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
-from gateway.services.unit_of_work import UnitOfWork
+from gateway.services.ports import UnitOfWork
 from producers.kafka_producer import KafkaProducer, Outgoing
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from gateway.domain.partners import Partner, StatusChangeNotification
-from gateway.services.unit_of_work import UnitOfWork
+from gateway.services.ports import UnitOfWork
 from producers.kafka_producer import Outgoing
 
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.domain.requests import Fault, FaultView, RequestHeader
-from gateway.services.unit_of_work import (
+from gateway.services.ports import (
     AuditEntry,
     ReplyKey,
     StoredReply,

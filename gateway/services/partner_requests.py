@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
 
 from gateway.domain.letters import Letter
 from gateway.domain.partners import (
@@ -27,10 +26,10 @@ from gateway.domain.partners import (
     StatusQuery,
     partner_may_see,
 )
+from gateway.domain.refusals import DecodeError
 from gateway.domain.requests import Fault, FaultView, RegistrationNumberPolicy, RequestHeader
 from gateway.services.audited_requests import Assessment
-from gateway.services.unit_of_work import UnitOfWork
-from gateway.xmlcodec.errors import DecodeError
+from gateway.services.ports import PartnerCodec, UnitOfWork
 
 _OPERATION = {
     StatusQuery: Operation.STATUS,
@@ -39,13 +38,6 @@ _OPERATION = {
 }
 
 
-class PartnerCodecPort(Protocol):
-    def decode_request(self, raw: bytes) -> PartnerRequest: ...
-    def fault_for(self, error: DecodeError) -> FaultView: ...
-    def encode_reply(
-        self, header: RequestHeader | None, request_sha256: str, result: PartnerResult
-    ) -> bytes: ...
-
 
 class PartnerRequests:
     """The RequestKind of the partners' request topics."""
@@ -53,7 +45,7 @@ class PartnerRequests:
     def __init__(
         self,
         partners: Mapping[str, Partner],  # by request topic
-        codec: PartnerCodecPort,
+        codec: PartnerCodec,
         numbers: RegistrationNumberPolicy,
         batch_max_items: int,
         now: Callable[[], datetime],

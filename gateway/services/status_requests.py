@@ -11,31 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from gateway.domain.access import RequestChannel, header_fits_role, may_see
 from gateway.domain.identity import IdentifierHasher
 from gateway.domain.letters import HistoryEntry, Letter
 from gateway.domain.rate_limit import RateLimiter
+from gateway.domain.refusals import DecodeError
 from gateway.domain.requests import (
     Fault,
     FaultView,
     RegistrationNumberPolicy,
     RequestHeader,
-    StatusRequest,
     StatusView,
 )
 from gateway.services.audited_requests import Assessment
-from gateway.services.unit_of_work import UnitOfWork
-from gateway.xmlcodec.errors import DecodeError
-
-
-class StatusCodec(Protocol):
-    def decode_request(self, raw: bytes) -> StatusRequest: ...
-    def fault_for(self, error: DecodeError) -> FaultView: ...
-    def encode_reply(
-        self, header: RequestHeader | None, request_sha256: str, result: StatusView | FaultView
-    ) -> bytes: ...
+from gateway.services.ports import StatusCodec, UnitOfWork
 
 
 @dataclass

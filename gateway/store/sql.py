@@ -44,7 +44,7 @@ from gateway.domain.letters import (
     Status,
 )
 from gateway.domain.partners import OutcomeReport, StatusChangeNotification
-from gateway.services.unit_of_work import AuditEntry, ConnectionLost, ReplyKey, StoredReply
+from gateway.services.ports import AuditEntry, ConnectionLost, ReplyKey, StoredReply
 from gateway.store.tables import (
     letter_history,
     letters,

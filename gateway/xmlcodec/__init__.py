@@ -1,7 +1,7 @@
 """XML codecs for the gateway's public contracts (see schemas/README.md).
 
-- `DmsCodec`: DMS events (urn:az:customs:appeals:dms:v1) <-> gateway.domain.letters events.
-- `StatusCodec`: StatusRequest / StatusReply / AcceptanceNotice
+- `DmsXmlCodec`: DMS events (urn:az:customs:appeals:dms:v1) <-> gateway.domain.letters events.
+- `EgovXmlCodec`: StatusRequest / StatusReply / AcceptanceNotice
   (urn:az:customs:appeals:status:v1) <-> gateway.domain.requests objects.
 - `DecodeError` / `DecodeFault`: why a message was refused (the dead-letter reason codes).
 
@@ -11,15 +11,15 @@ Codecs are built once (schema loading takes ~100 ms) and are meant for one event
 thread; the lxml parser they use is per thread.
 """
 
-from gateway.xmlcodec.dms import DMS_NAMESPACE, DmsCodec
+from gateway.domain.refusals import DecodeError, DecodeFault
+from gateway.xmlcodec.dms import DMS_NAMESPACE, DmsXmlCodec
 from gateway.xmlcodec.egov import (
     STATUS_NAMESPACE,
     AcceptanceNotice,
-    StatusCodec,
+    EgovXmlCodec,
     StatusReply,
     fault_for,
 )
-from gateway.xmlcodec.errors import DecodeError, DecodeFault
 from gateway.xmlcodec.hardened import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, parse_untrusted
 
 __all__ = [
@@ -30,8 +30,8 @@ __all__ = [
     "AcceptanceNotice",
     "DecodeError",
     "DecodeFault",
-    "DmsCodec",
-    "StatusCodec",
+    "DmsXmlCodec",
+    "EgovXmlCodec",
     "StatusReply",
     "fault_for",
     "parse_untrusted",

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from lxml import etree
 
 from gateway.domain.letters import ApplicantKind
+from gateway.domain.refusals import DecodeError, DecodeFault
 from gateway.domain.requests import RequestHeader
 from gateway.xmlcodec._schema import SchemaGate, children, token
-from gateway.xmlcodec.errors import DecodeError, DecodeFault
 
 
 class HeaderCodec:

@@ -12,7 +12,7 @@ from pathlib import Path
 import xmlschema
 from lxml import etree
 
-from gateway.xmlcodec.errors import DecodeError, DecodeFault, shorten
+from gateway.domain.refusals import DecodeError, DecodeFault, shorten
 from gateway.xmlcodec.hardened import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, parse_untrusted
 
 log = logging.getLogger(__name__)

@@ -23,6 +23,7 @@ from gateway.domain.letters import (
     Status,
     StatusChanged,
 )
+from gateway.domain.refusals import DecodeError, DecodeFault
 from gateway.xmlcodec._schema import (
     SchemaGate,
     children,
@@ -33,7 +34,6 @@ from gateway.xmlcodec._schema import (
     token,
     write_timestamp,
 )
-from gateway.xmlcodec.errors import DecodeError, DecodeFault
 from gateway.xmlcodec.hardened import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH
 
 DMS_NAMESPACE = "urn:az:customs:appeals:dms:v1"
@@ -51,7 +51,7 @@ MESSAGE_TYPES = frozenset(
 _CONCLUSIONS = {"LetterAnswered": Status.ANSWERED, "LetterClosed": Status.CLOSED}
 
 
-class DmsCodec:
+class DmsXmlCodec:
     """Decodes (and, for the simulator and tests, encodes) DMS events. Build once."""
 
     def __init__(

@@ -16,6 +16,7 @@ from gateway.domain.letters import (
     HistoryEntry,
     Status,
 )
+from gateway.domain.refusals import DETAIL_MAX_CHARS, DecodeError, DecodeFault, shorten
 from gateway.domain.requests import (
     Fault,
     FaultView,
@@ -34,7 +35,6 @@ from gateway.xmlcodec._schema import (
     token,
     write_timestamp,
 )
-from gateway.xmlcodec.errors import DETAIL_MAX_CHARS, DecodeError, DecodeFault, shorten
 from gateway.xmlcodec.hardened import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH
 
 STATUS_NAMESPACE = "urn:az:customs:appeals:status:v1"
@@ -62,7 +62,7 @@ def fault_for(error: DecodeError) -> FaultView:
     return FaultView(Fault.INVALID_REQUEST, error.code.value)
 
 
-class StatusCodec:
+class EgovXmlCodec:
     """Decodes and encodes StatusRequest, StatusReply and AcceptanceNotice. Build once."""
 
     fault_for = staticmethod(fault_for)

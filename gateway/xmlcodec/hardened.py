@@ -15,7 +15,7 @@ import threading
 
 from lxml import etree
 
-from gateway.xmlcodec.errors import DecodeError, DecodeFault
+from gateway.domain.refusals import DecodeError, DecodeFault
 
 DEFAULT_MAX_BYTES = 256 * 1024
 DEFAULT_MAX_DEPTH = 64

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from gateway.xmlcodec.dms import DmsCodec
-from gateway.xmlcodec.egov import StatusCodec
-from gateway.xmlcodec.partner import PartnerCodec
+from gateway.xmlcodec.dms import DmsXmlCodec
+from gateway.xmlcodec.egov import EgovXmlCodec
+from gateway.xmlcodec.partner import PartnerXmlCodec
 
 
 class SchemasUnavailable(RuntimeError):
@@ -15,18 +15,18 @@ class SchemasUnavailable(RuntimeError):
 
 
 class Codecs(NamedTuple):
-    dms: DmsCodec
-    status: StatusCodec
-    partner: PartnerCodec
+    dms: DmsXmlCodec
+    status: EgovXmlCodec
+    partner: PartnerXmlCodec
 
 
 def load_codecs(settings: Any) -> Codecs:
     limits = {"max_bytes": settings.xml_max_bytes, "max_depth": settings.xml_max_depth}
     try:
         return Codecs(
-            DmsCodec(settings.schemas_dir, **limits),
-            StatusCodec(settings.schemas_dir, **limits),
-            PartnerCodec(settings.schemas_dir, **limits),
+            DmsXmlCodec(settings.schemas_dir, **limits),
+            EgovXmlCodec(settings.schemas_dir, **limits),
+            PartnerXmlCodec(settings.schemas_dir, **limits),
         )
     except Exception as exc:  # noqa: BLE001 - OSError, lxml and xmlschema parse errors alike
         where = settings.schemas_dir or "the default schemas/ directory"

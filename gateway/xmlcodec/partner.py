@@ -23,6 +23,7 @@ from gateway.domain.partners import (
     StatusChangeNotification,
     StatusQuery,
 )
+from gateway.domain.refusals import DETAIL_MAX_CHARS, DecodeError, DecodeFault, shorten
 from gateway.domain.requests import Fault, FaultView, RequestHeader
 from gateway.xmlcodec._header import HeaderCodec
 from gateway.xmlcodec._schema import (
@@ -36,7 +37,6 @@ from gateway.xmlcodec._schema import (
     write_timestamp,
 )
 from gateway.xmlcodec.egov import fault_for
-from gateway.xmlcodec.errors import DETAIL_MAX_CHARS, DecodeError, DecodeFault, shorten
 from gateway.xmlcodec.hardened import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH
 
 PARTNER_NAMESPACE = "urn:az:customs:appeals:partner:v1"
@@ -62,7 +62,7 @@ def _probe_body(gate: SchemaGate, probe: etree._Element) -> None:
     gate.sub(gate.sub(probe, "status"), "registrationNumber")
 
 
-class PartnerCodec:
+class PartnerXmlCodec:
     """Decodes and encodes PartnerRequest, PartnerReply and StatusChangeNotification.
 
     Build once (schema loading takes ~100 ms); meant for one event loop thread.

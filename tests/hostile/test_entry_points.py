@@ -25,15 +25,15 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 from sqlalchemy import select
 
-from gateway.app import ensure_topics, kafka_connection
-from gateway.client import StatusClient, build_request
 from gateway.domain.requests import Fault
+from gateway.kafka import ensure_topics, kafka_connection
 from gateway.settings import Settings
-from gateway.simulator import letter_events
 from gateway.store.sql import create_engine
 from gateway.store.tables import processed_events, request_audit
-from gateway.xmlcodec.dms import DmsCodec
-from gateway.xmlcodec.egov import StatusCodec
+from gateway.tools.client import StatusClient, build_request
+from gateway.tools.simulator import letter_events
+from gateway.xmlcodec.dms import DmsXmlCodec
+from gateway.xmlcodec.egov import EgovXmlCodec
 from tests.hostile.watch import FileWatch, Listener
 from tests.reliability.harness import GatewayProcess, fresh_database, log_dir, unique_settings
 from tests.support.kafka_io import read_topic
@@ -63,7 +63,7 @@ class Target:
     watch: FileWatch
     listener: Listener
     rss_before_mb: float
-    codec: StatusCodec
+    codec: EgovXmlCodec
 
     def fill(self, raw: bytes) -> bytes:
         return (
@@ -91,7 +91,7 @@ async def target(kafka_bootstrap: str, postgres_url: str) -> AsyncIterator[Targe
         watch, listener = FileWatch(secret), Listener()
         try:
             process.start()
-            codec = StatusCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
+            codec = EgovXmlCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
             await _warm_up(settings, codec)
             rss_before = process.rss_mb()
             yield Target(settings, process, database, secret, watch, listener, rss_before, codec)
@@ -103,7 +103,7 @@ async def target(kafka_bootstrap: str, postgres_url: str) -> AsyncIterator[Targe
     assert MARKER not in log
 
 
-async def _warm_up(settings: Settings, codec: StatusCodec) -> None:
+async def _warm_up(settings: Settings, codec: EgovXmlCodec) -> None:
     """One valid request and one valid event first, so the RSS baseline includes warm code."""
     client = StatusClient(
         kafka_connection(settings), settings.topic_egov_requests, settings.topic_egov_replies
@@ -360,7 +360,7 @@ async def test_a_ten_megabyte_document(target: Target):
     # Valid events just before and after it, in the same partition (the same consumer batch):
     # they must be stored, and the poison dead-lettered, not the batch dropped.
     neighbours = letter_events(990_001, random.Random(1))[:2]
-    codec = DmsCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
+    codec = DmsXmlCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
     producer = AIOKafkaProducer(
         **kafka_connection(settings),
         max_request_size=16 << 20,

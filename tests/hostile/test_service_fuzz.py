@@ -16,8 +16,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.app import request_channels
-from gateway.domain.identity import IdentifierHasher
 from gateway.domain.rate_limit import RateLimiter
 from gateway.domain.requests import RegistrationNumberPolicy
 from gateway.services.audited_requests import (
@@ -25,10 +23,10 @@ from gateway.services.audited_requests import (
     AuditedRequestHandler,
     Delivery,
 )
-from gateway.services.ingest import ingest_events
+from gateway.services.ingestion import ingest_events
 from gateway.services.status_requests import RateLimits, StatusRequests
 from gateway.settings import Settings
-from gateway.simulator import generate_events
+from gateway.tools.simulator import generate_events
 from gateway.xmlcodec.loading import load_codecs
 from tests.support.fakes import FakeStore, FakeUnitOfWork
 
@@ -78,7 +76,7 @@ SNIPPETS = [
 SETTINGS = Settings(_env_file=None)  # defaults: the real topics, clients and limits
 CODECS = load_codecs(SETTINGS)
 STATUS_CODEC = CODECS[1]
-TOPICS = sorted(request_channels(SETTINGS))
+TOPICS = sorted(SETTINGS.request_channels())
 REPLY_TOPICS = [
     None,
     "",
@@ -91,11 +89,11 @@ REPLY_TOPICS = [
 
 def _handler() -> AuditedRequestHandler:
     store = FakeStore()
-    hasher = IdentifierHasher(SETTINGS.identifier_hash_key.get_secret_value().encode())
+    hasher = SETTINGS.identifier_hasher()
     now = lambda: datetime(2026, 6, 1, tzinfo=UTC)  # noqa: E731
     events = list(generate_events(20, seed=3, disorder=0.2))
     service = StatusRequests(
-        channels=request_channels(SETTINGS),
+        channels=SETTINGS.request_channels(),
         codec=STATUS_CODEC,
         numbers=RegistrationNumberPolicy(SETTINGS.registration_number_pattern),
         hasher=hasher,
@@ -145,7 +143,7 @@ def payloads(draw) -> bytes:
 def deliveries(draw) -> Delivery:
     """Mostly the allowed reply topic of the request topic (so requests get answered), else any."""
     topic = draw(st.sampled_from(TOPICS))
-    allowed = sorted(request_channels(SETTINGS)[topic].allowed_reply_topics)
+    allowed = sorted(SETTINGS.request_channels()[topic].allowed_reply_topics)
     reply_to = draw(
         st.sampled_from(allowed) if draw(st.integers(0, 4)) else st.sampled_from(REPLY_TOPICS)
     )
@@ -192,7 +190,7 @@ def test_any_bytes_get_a_schema_valid_reply_or_a_refusal():
         outcomes[decision.outcome] = outcomes.get(decision.outcome, 0) + 1
         if decision.reply is None:
             assert decision.outcome == REPLY_TOPIC_REFUSED
-            assert reply_to not in request_channels(SETTINGS)[topic].allowed_reply_topics
+            assert reply_to not in SETTINGS.request_channels()[topic].allowed_reply_topics
             return
         assert decision.reply_topic == reply_to
         reply = STATUS_CODEC.decode_reply(decision.reply)  # schema-validates, or raises

@@ -11,10 +11,11 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from gateway.app import Gateway, ensure_topics, kafka_connection, running
-from gateway.client import StatusClient
+from gateway.app import Gateway, running
+from gateway.kafka import ensure_topics, kafka_connection
 from gateway.settings import Settings
-from gateway.xmlcodec.dms import DmsCodec
+from gateway.tools.client import StatusClient
+from gateway.xmlcodec.dms import DmsXmlCodec
 from tests.support.kafka_io import DmsPublisher
 
 pytestmark = pytest.mark.integration
@@ -77,7 +78,7 @@ async def dms(settings: Settings) -> AsyncIterator[DmsPublisher]:
     """Publishes as the DMS does. Creates the test's topics, so it works before a gateway runs."""
     await ensure_topics(settings, settings.all_topics)
     publisher = DmsPublisher(
-        settings, DmsCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
+        settings, DmsXmlCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
     )
     await publisher.start()
     yield publisher

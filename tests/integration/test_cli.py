@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from gateway.settings import PROJECT_ROOT
-from gateway.simulator import applicant_for, registration_number
+from gateway.tools.simulator import applicant_for, registration_number
 from tests.integration.conftest import settings_for
 from tests.support.processes import GatewayProcess, environment, free_port
 

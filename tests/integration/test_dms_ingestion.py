@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from gateway.app import Gateway
 from gateway.domain.letters import DmsEvent, Letter, LetterFold
-from gateway.simulator import generate_events, letter_events
+from gateway.tools.simulator import generate_events, letter_events
 from tests.support.kafka_io import DmsPublisher
 from tests.support.store_snapshot import count, letters_by_number, snapshot
 from tests.support.waiting import eventually

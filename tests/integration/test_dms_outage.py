@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from gateway.app import Gateway
-from gateway.simulator import generate_events
+from gateway.tools.simulator import generate_events
 from tests.support.kafka_io import DmsPublisher
 from tests.support.store_snapshot import count
 from tests.support.waiting import eventually

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gateway.app import Gateway
 from gateway.settings import Settings
-from gateway.simulator import letter_events
+from gateway.tools.simulator import letter_events
 from producers import dead_letters as dlq
 from tests.support.kafka_io import DmsPublisher, read_topic
 from tests.support.store_snapshot import count

@@ -11,14 +11,15 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from gateway.app import Gateway, ensure_topics, kafka_connection
-from gateway.client import StatusClient, build_request
+from gateway.app import Gateway
 from gateway.domain.letters import LetterRegistered
-from gateway.health import Readiness
-from gateway.metrics import Metrics
-from gateway.probes import CONSUMER_LAG, Probes
-from gateway.simulator import letter_events
+from gateway.kafka import ensure_topics, kafka_connection
+from gateway.ops.probes import CONSUMER_LAG, Probes
 from gateway.store.sql import create_engine
+from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.readiness import Readiness
+from gateway.tools.client import StatusClient, build_request
+from gateway.tools.simulator import letter_events
 from tests.integration.conftest import settings_for
 from tests.support.http import get_json, http_get, metric_value
 from tests.support.kafka_io import DmsPublisher

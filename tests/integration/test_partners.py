@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.app import Gateway, kafka_connection, running
-from gateway.client import StatusClient
+from gateway.app import Gateway, running
 from gateway.domain.letters import Agency, LetterForwarded, Status, StatusChanged
 from gateway.domain.partners import (
     BatchItem,
@@ -26,8 +25,10 @@ from gateway.domain.partners import (
     StatusQuery,
 )
 from gateway.domain.requests import Fault, FaultView, RequestHeader
+from gateway.kafka import kafka_connection
 from gateway.settings import Settings
-from gateway.simulator import letter_events, registration_number
+from gateway.tools.client import StatusClient
+from gateway.tools.simulator import letter_events, registration_number
 from gateway.xmlcodec.partner import PartnerReply
 from tests.integration.conftest import settings_for
 from tests.support.kafka_io import DmsPublisher, read_topic

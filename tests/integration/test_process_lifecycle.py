@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from gateway.app import running
-from gateway.simulator import generate_events
+from gateway.tools.simulator import generate_events
 from tests.integration.conftest import settings_for
 from tests.integration.test_dms_ingestion import reference
 from tests.support.http import get_json, http_get
@@ -32,9 +32,9 @@ async def test_sigterm_under_load_exits_0_in_time_and_a_successor_loses_nothing(
     process = GatewayProcess(
         environment(settings, http_port=free_port()), tmp_path / "gateway.log"
     ).start()
-    from gateway.xmlcodec.dms import DmsCodec
+    from gateway.xmlcodec.dms import DmsXmlCodec
 
-    dms = DmsPublisher(settings, DmsCodec())
+    dms = DmsPublisher(settings, DmsXmlCodec())
     try:
         await process.ready()
         await dms.start()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.app import running
-from gateway.probes import BROKER
+from gateway.ops.probes import BROKER
 from tests.integration.conftest import settings_for
 from tests.support.services import LocalKafka, started
 from tests.support.waiting import eventually

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from gateway.app import Gateway
-from gateway.rebuild import StoreNotEmpty, rebuild_store
 from gateway.settings import Settings
-from gateway.simulator import generate_events
 from gateway.store.sql import create_engine
+from gateway.tools.rebuild import StoreNotEmpty, rebuild_store
+from gateway.tools.simulator import generate_events
 from tests.support.kafka_io import DmsPublisher
 from tests.support.store_snapshot import count, snapshot
 from tests.support.waiting import eventually

@@ -17,15 +17,15 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.health import Readiness
-from gateway.metrics import Metrics
-from gateway.operations import routes
-from gateway.periods import parse_period
-from gateway.reporting import control_report
+from gateway.ops.endpoints import routes
+from gateway.reports.control import control_report
+from gateway.reports.periods import parse_period
 from gateway.settings import PROJECT_ROOT
 from gateway.store.migrate import upgrade_to_head
 from gateway.store.sql import create_engine
 from gateway.store.tables import letters, request_audit
+from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.readiness import Readiness
 
 EGOV, CC = "egov.status.requests.v1", "callcenter.status.requests.v1"
 PORTAL, CALL_CENTER = "AZ/GOV/egov-portal", "AZ/DGK/call-center"
@@ -202,7 +202,7 @@ async def test_mid_period_overdue_is_judged_today_and_ranges_include_both_days(
     assert [(d["department"], d["count"]) for d in report["overdue"]["by_department"]] == [
         ("D1", 2)
     ]
-    from gateway.periods import parse_range
+    from gateway.reports.periods import parse_range
 
     week = await control_report(
         engine, parse_range("2026-11-01", "2026-11-04"), date(2027, 1, 1), ROLES

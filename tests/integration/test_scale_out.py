@@ -22,16 +22,17 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from gateway.app import Gateway, ensure_topics, kafka_connection
-from gateway.client import StatusClient, build_request
+from gateway.app import Gateway
 from gateway.domain.identity import IdentifierHasher
 from gateway.domain.letters import ApplicantKind
+from gateway.kafka import ensure_topics, kafka_connection
 from gateway.settings import Settings
-from gateway.simulator import applicant_for, generate_events
 from gateway.store.sql import create_engine
 from gateway.store.tables import request_audit, sent_replies
-from gateway.xmlcodec.dms import DmsCodec
-from gateway.xmlcodec.egov import StatusCodec
+from gateway.tools.client import StatusClient, build_request
+from gateway.tools.simulator import applicant_for, generate_events
+from gateway.xmlcodec.dms import DmsXmlCodec
+from gateway.xmlcodec.egov import EgovXmlCodec
 from tests.integration.conftest import settings_for
 from tests.integration.test_dms_ingestion import reference
 from tests.support.kafka_io import DmsPublisher
@@ -71,7 +72,7 @@ def _number_index(number: str) -> int:
 
 
 async def _ask_until_answered(
-    client: StatusClient, codec: StatusCodec, settings: Settings, index: int, number: str
+    client: StatusClient, codec: EgovXmlCodec, settings: Settings, index: int, number: str
 ) -> tuple[str, bytes, int]:
     """Ask once; on timeout ask again with the very same bytes (same message id)."""
     applicant = applicant_for(index)
@@ -116,8 +117,8 @@ async def test_three_replicas_one_killed_mid_load_lose_nothing_and_answer_everyt
     load = [e for e in events if _number_index(e.registration_number) > ASKED]
     random.Random(5).shuffle(load)  # across letters too: any order, duplicates included
     engine = create_engine(pg_url)
-    dms = DmsPublisher(settings, DmsCodec())
-    codec = StatusCodec()
+    dms = DmsPublisher(settings, DmsXmlCodec())
+    codec = EgovXmlCodec()
     client = StatusClient(
         kafka_connection(settings), settings.topic_egov_requests, settings.topic_egov_replies
     )

@@ -11,13 +11,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from gateway.app import Gateway, kafka_connection
-from gateway.client import StatusClient, build_request
+from gateway.app import Gateway
 from gateway.domain.letters import LetterRegistered
 from gateway.domain.requests import Fault
+from gateway.kafka import kafka_connection
 from gateway.settings import Settings
-from gateway.simulator import letter_events, registration_number
 from gateway.store.tables import request_audit
+from gateway.tools.client import StatusClient, build_request
+from gateway.tools.simulator import letter_events, registration_number
 from gateway.xmlcodec.egov import StatusReply
 from tests.support.kafka_io import DmsPublisher, read_topic
 from tests.support.store_snapshot import count

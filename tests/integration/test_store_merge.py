@@ -10,9 +10,9 @@ import pytest
 
 from gateway.domain.identity import IdentifierHasher
 from gateway.domain.letters import Letter
-from gateway.simulator import letter_events
 from gateway.store.migrate import upgrade_to_head
 from gateway.store.sql import SqlUnitOfWork, create_engine
+from gateway.tools.simulator import letter_events
 
 hasher = IdentifierHasher(b"merge-test")
 

@@ -26,12 +26,12 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.app import kafka_connection
 from gateway.domain.identity import IdentifierHasher
 from gateway.domain.letters import DmsEvent, HistoryEntry, Letter, LetterFold, LetterRegistered
+from gateway.kafka import kafka_connection
 from gateway.settings import Settings
 from gateway.store.tables import letter_history
-from gateway.xmlcodec.dms import DmsCodec
+from gateway.xmlcodec.dms import DmsXmlCodec
 from tests.support.store_snapshot import letters_by_number
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -222,7 +222,7 @@ async def fresh_database(server_url: str) -> AsyncIterator[str]:
 
 def encode_events(settings: Settings, events: Iterable[DmsEvent]) -> list[tuple[str, bytes, bytes]]:
     """(topic, key, value) per event, encoded once up front, as the DMS would publish them."""
-    codec = DmsCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
+    codec = DmsXmlCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
     return [
         (
             settings.topic_dms_registrations
@@ -310,7 +310,7 @@ async def compare_with_reference(
     engine: AsyncEngine, settings: Settings, events: Sequence[DmsEvent]
 ) -> dict[str, int]:
     """lost / wrong / extra letters and history entries between the store and the fold."""
-    hasher = IdentifierHasher(settings.identifier_hash_key.get_secret_value().encode())
+    hasher = settings.identifier_hasher()
     want_letters = reference_letters(hasher, events)
     got_letters = await letters_by_number(engine)
     want_history = reference_history(events)
@@ -347,11 +347,13 @@ class RequestLoad:
         timeout_s: float = 15.0,
         max_in_flight: int = 64,
     ) -> None:
-        from gateway.client import StatusClient
-        from gateway.xmlcodec.egov import StatusCodec
+        from gateway.tools.client import StatusClient
+        from gateway.xmlcodec.egov import EgovXmlCodec
 
         self.settings, self.expected, self.expected_history = settings, expected, expected_history
-        self.codec = StatusCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
+        self.codec = EgovXmlCodec(
+            max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth
+        )
         self.client = StatusClient(
             kafka_connection(settings),
             settings.topic_callcenter_requests,
@@ -402,7 +404,7 @@ class RequestLoad:
     async def ask_once(self, index: int) -> str:
         import random
 
-        from gateway.client import build_request
+        from gateway.tools.client import build_request
 
         number = random.Random(index).choice(self._numbers)
         request = build_request(self.settings, number, operator=f"OP{index % 5000:04d}")
@@ -475,7 +477,7 @@ def stable_expectations(
     settings: Settings, before: Sequence[DmsEvent], after: Sequence[DmsEvent]
 ) -> tuple[dict[str, Letter], dict[str, list[HistoryEntry]]]:
     """Letters whose events are all in `before`: their right answer cannot change later."""
-    hasher = IdentifierHasher(settings.identifier_hash_key.get_secret_value().encode())
+    hasher = settings.identifier_hasher()
     later = {e.registration_number for e in after}
     folds: dict[str, LetterFold] = {}
     for event in before:

@@ -18,11 +18,11 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from gateway.app import ensure_topics
 from gateway.domain.letters import DmsEvent
+from gateway.kafka import ensure_topics
 from gateway.settings import Settings
-from gateway.simulator import generate_events
 from gateway.store.sql import create_engine
+from gateway.tools.simulator import generate_events
 from tests.reliability.conftest import ChaosServices
 from tests.reliability.harness import (
     FastProducer,

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from gateway.domain.letters import AcceptanceNotice, HistoryEntry, Letter
 from gateway.domain.partners import OutcomeReport, StatusChangeNotification
-from gateway.services.unit_of_work import AuditEntry, ConnectionLost, ReplyKey, StoredReply
+from gateway.services.ports import AuditEntry, ConnectionLost, ReplyKey, StoredReply
 
 
 class FakeStore:

@@ -7,14 +7,14 @@ from collections.abc import Iterable, Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from gateway.app import kafka_connection
 from gateway.domain.letters import DmsEvent, LetterRegistered
+from gateway.kafka import kafka_connection
 from gateway.settings import Settings
-from gateway.xmlcodec.dms import DmsCodec
+from gateway.xmlcodec.dms import DmsXmlCodec
 
 
 class DmsPublisher:
-    def __init__(self, settings: Settings, codec: DmsCodec) -> None:
+    def __init__(self, settings: Settings, codec: DmsXmlCodec) -> None:
         self._settings, self._codec = settings, codec
         self._producer = AIOKafkaProducer(**kafka_connection(settings), acks="all", linger_ms=5)
 

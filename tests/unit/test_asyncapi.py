@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from gateway.asyncapi import DOCUMENT, document_text
 from gateway.settings import Settings
+from gateway.tools.asyncapi import DOCUMENT, document_text
 
 
 def test_the_committed_asyncapi_document_is_current():

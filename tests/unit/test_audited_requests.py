@@ -13,11 +13,11 @@ from gateway.domain.identity import IdentifierHasher
 from gateway.domain.rate_limit import RateLimiter
 from gateway.domain.requests import Fault, RegistrationNumberPolicy
 from gateway.services.audited_requests import AuditedRequestHandler, Delivery
-from gateway.services.ingest import ingest_events
+from gateway.services.ingestion import ingest_events
 from gateway.services.status_requests import RateLimits, StatusRequests
 from gateway.settings import Settings
-from gateway.simulator import letter_events
-from gateway.xmlcodec.egov import StatusCodec
+from gateway.tools.simulator import letter_events
+from gateway.xmlcodec.egov import EgovXmlCodec
 from tests.support.fakes import FakeStore, FakeUnitOfWork
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -32,7 +32,7 @@ CALLS = RequestChannel(
     frozenset({"AZ/DGK/call-center"}),
 )
 hasher = IdentifierHasher(b"unit")
-codec = StatusCodec()
+codec = EgovXmlCodec()
 
 
 def build(store: FakeStore, per_user_per_minute: int = 600, uow=None) -> AuditedRequestHandler:
@@ -59,7 +59,7 @@ def request(
     client: str = "AZ/GOV/egov-portal",
     message_id: str = "m-1",
 ) -> bytes:
-    from gateway.client import build_request
+    from gateway.tools.client import build_request
 
     settings = Settings()
     built = build_request(

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.health import Readiness
-from gateway.metrics import Metrics
-from gateway.operations import routes
+from gateway.ops.endpoints import routes
 from gateway.settings import PROJECT_ROOT, Settings
+from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.readiness import Readiness
 
 DEPLOY = PROJECT_ROOT / "deploy"
 YAML_FILES = sorted([*DEPLOY.rglob("*.yaml"), *DEPLOY.rglob("*.yml")])

@@ -8,26 +8,18 @@ from collections.abc import Sequence
 
 from aiokafka.structs import ConsumerRecord
 
-from consumers.dms_events import DmsEventIngestion
+from gateway.domain.identity import IdentifierHasher
 from gateway.domain.letters import DmsEvent
-from gateway.services.ingest import IngestResult
-from gateway.simulator import letter_events
-from gateway.xmlcodec.dms import DmsCodec
+from gateway.services.ingestion import Backoff, DmsIngestion, IngestResult, Relays
+from gateway.telemetry.readiness import Readiness
+from gateway.tools.simulator import letter_events
+from gateway.xmlcodec.dms import DmsXmlCodec
 
-codec = DmsCodec()
+codec = DmsXmlCodec()
 
 
 def record(topic: str, partition: int, offset: int, value: bytes) -> ConsumerRecord:
     return ConsumerRecord(topic, partition, offset, 0, 0, None, value, None, 0, len(value), [])
-
-
-class Stored:
-    def __init__(self) -> None:
-        self.calls: list[list[DmsEvent]] = []
-
-    async def __call__(self, events: Sequence[DmsEvent]) -> IngestResult:
-        self.calls.append(list(events))
-        return IngestResult(applied=len(events), duplicates=0, notices_queued=0)
 
 
 class DeadLetters:
@@ -36,6 +28,35 @@ class DeadLetters:
 
     async def publish(self, record, reason, detail, path=None):  # type: ignore[no-untyped-def]
         self.reasons.append(str(reason))
+
+
+class Relay:
+    def wake(self) -> None:
+        pass
+
+
+class RecordingIngestion(DmsIngestion):
+    """The real use case, its store step recorded instead of written (one call = one
+    transaction)."""
+
+    def __init__(self, dead: DeadLetters, *, by_partition: bool) -> None:
+        super().__init__(
+            codec,
+            dead,
+            lambda: None,  # type: ignore[arg-type, return-value]
+            IdentifierHasher(b"unit"),
+            lambda: None,  # type: ignore[arg-type, return-value]
+            readiness=Readiness(),
+            backoff=Backoff(0.01, 0.01),
+            relays=Relays(Relay(), Relay()),
+            notify_partners=frozenset(),
+            by_partition=by_partition,
+        )
+        self.calls: list[list[DmsEvent]] = []
+
+    async def store(self, events: Sequence[DmsEvent]) -> IngestResult:
+        self.calls.append(list(events))
+        return IngestResult(applied=len(events), duplicates=0, notices_queued=0)
 
 
 def batch() -> list[ConsumerRecord]:
@@ -51,8 +72,8 @@ def batch() -> list[ConsumerRecord]:
 
 
 async def test_on_postgresql_each_partition_number_is_stored_on_its_own_with_its_letters():
-    stored, dead = Stored(), DeadLetters()
-    ingestion = DmsEventIngestion(codec, stored, dead, by_partition=True)  # type: ignore[arg-type]
+    dead = DeadLetters()
+    stored = ingestion = RecordingIngestion(dead, by_partition=True)
     result = await ingestion.process(batch())
     letters_per_call = [{e.registration_number for e in call} for call in stored.calls]
     assert sorted(len(numbers) for numbers in letters_per_call) == [1, 1]
@@ -61,7 +82,7 @@ async def test_on_postgresql_each_partition_number_is_stored_on_its_own_with_its
 
 
 async def test_on_sqlite_a_batch_is_one_transaction():
-    stored, dead = Stored(), DeadLetters()
-    ingestion = DmsEventIngestion(codec, stored, dead, by_partition=False)  # type: ignore[arg-type]
+    dead = DeadLetters()
+    stored = ingestion = RecordingIngestion(dead, by_partition=False)
     await ingestion.process(batch())
     assert len(stored.calls) == 1 and len(stored.calls[0]) == len(batch()) - 1

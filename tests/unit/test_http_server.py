@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-from gateway.health import Readiness
-from gateway.http import OpsHttpServer, Response
-from gateway.metrics import Metrics
-from gateway.operations import PROMETHEUS_TEXT, routes
+from gateway.ops.endpoints import PROMETHEUS_TEXT, routes
+from gateway.ops.http import OpsHttpServer, Response
+from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.readiness import Readiness
 from tests.support.http import http_get
 
 

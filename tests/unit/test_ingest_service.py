@@ -9,8 +9,8 @@ import pytest
 
 from gateway.domain.identity import IdentifierHasher
 from gateway.domain.letters import Channel, Letter, LetterFold, LetterRegistered
-from gateway.services.ingest import ingest_events
-from gateway.simulator import generate_events, letter_events
+from gateway.services.ingestion import ingest_events
+from gateway.tools.simulator import generate_events, letter_events
 from tests.support.fakes import FakeStore, FakeUnitOfWork
 
 hasher = IdentifierHasher(b"unit-test-key")

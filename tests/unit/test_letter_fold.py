@@ -25,7 +25,7 @@ from gateway.domain.letters import (
     Status,
     StatusChanged,
 )
-from gateway.simulator import generate_events, letter_events
+from gateway.tools.simulator import generate_events, letter_events
 
 hasher = IdentifierHasher(b"test-key")
 NUMBER = "DGK-2026-000001"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.metrics import OTHER_CLIENT, Counter, Histogram, Metrics
+from gateway.telemetry.metrics import OTHER_CLIENT, Counter, Histogram, Metrics
 
 SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="[^"]*",?)*\})? [-+0-9.eInf]+$')
 

@@ -26,9 +26,9 @@ from gateway.domain.partners import (
 )
 from gateway.domain.requests import Fault, FaultView, RegistrationNumberPolicy, RequestHeader
 from gateway.services.audited_requests import AuditedRequestHandler, Delivery
-from gateway.services.ingest import ingest_events
+from gateway.services.ingestion import ingest_events
 from gateway.services.partner_requests import PartnerRequests
-from gateway.simulator import letter_events
+from gateway.tools.simulator import letter_events
 from gateway.xmlcodec.egov import fault_for
 from tests.support.fakes import FakeStore, FakeUnitOfWork
 

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from gateway.periods import PeriodError, parse_period, parse_range, period_from
+from gateway.reports.periods import PeriodError, parse_period, parse_range, period_from
 
 
 @pytest.mark.parametrize(

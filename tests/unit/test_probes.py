@@ -7,10 +7,10 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.health import Readiness
-from gateway.metrics import Metrics
-from gateway.probes import BROKER, DATABASE_PING, Probes
+from gateway.ops.probes import BROKER, DATABASE_PING, Probes
 from gateway.store.sql import create_engine
+from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.readiness import Readiness
 
 
 def _closed_port() -> int:

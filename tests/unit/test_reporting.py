@@ -8,14 +8,9 @@ from datetime import date
 
 import pytest
 
-from gateway.periods import parse_period
-from gateway.reporting import (
-    build_report,
-    overdue_as_of,
-    percentile,
-    render_csv,
-    render_table,
-)
+from gateway.reports.control import build_report, overdue_as_of, percentile
+from gateway.reports.periods import parse_period
+from gateway.reports.render import render_csv, render_table
 from gateway.store.reports import LetterCount, OverdueLetter, ReplyTime, ReportData, RequestCount
 
 

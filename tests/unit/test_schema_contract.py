@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from gateway.xmlcodec import DecodeError, DmsCodec, StatusCodec, parse_untrusted
+from gateway.xmlcodec import DecodeError, DmsXmlCodec, EgovXmlCodec, parse_untrusted
 from gateway.xmlcodec._schema import SchemaGate
-from gateway.xmlcodec.partner import PartnerCodec
+from gateway.xmlcodec.partner import PartnerXmlCodec
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 XS = "{http://www.w3.org/2001/XMLSchema}"
@@ -24,7 +24,11 @@ FAMILIES = {
 
 @pytest.fixture(scope="module")
 def gates() -> dict[str, SchemaGate]:
-    return {"dms": DmsCodec().gate, "egov": StatusCodec().gate, "partner": PartnerCodec().gate}
+    return {
+        "dms": DmsXmlCodec().gate,
+        "egov": EgovXmlCodec().gate,
+        "partner": PartnerXmlCodec().gate,
+    }
 
 
 def _corpus() -> list[tuple[str, Path, bool | None]]:

@@ -1,4 +1,4 @@
-"""DmsCodec: the example corpus, the invalid corpus and encode/decode round trips."""
+"""DmsXmlCodec: the example corpus, the invalid corpus and encode/decode round trips."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from gateway.domain.letters import (
     Status,
     StatusChanged,
 )
-from gateway.xmlcodec import DecodeError, DecodeFault, DmsCodec, parse_untrusted
+from gateway.xmlcodec import DecodeError, DecodeFault, DmsXmlCodec, parse_untrusted
 
 DMS = Path(__file__).resolve().parents[2] / "schemas" / "dms" / "v1"
 EXAMPLES = sorted((DMS / "examples").glob("*.xml"))
@@ -34,8 +34,8 @@ BAKU = timezone(timedelta(hours=4))
 
 
 @pytest.fixture(scope="module")
-def codec() -> DmsCodec:
-    return DmsCodec()
+def codec() -> DmsXmlCodec:
+    return DmsXmlCodec()
 
 
 def test_corpus_is_complete() -> None:
@@ -53,7 +53,7 @@ def test_corpus_is_complete() -> None:
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
-def test_example_decodes_and_round_trips(codec: DmsCodec, path: Path) -> None:
+def test_example_decodes_and_round_trips(codec: DmsXmlCodec, path: Path) -> None:
     event = codec.decode(path.read_bytes())
     encoded = codec.encode(event)
     root = parse_untrusted(encoded)
@@ -61,7 +61,7 @@ def test_example_decodes_and_round_trips(codec: DmsCodec, path: Path) -> None:
     assert codec.decode(encoded) == event
 
 
-def test_example_values(codec: DmsCodec) -> None:
+def test_example_values(codec: DmsXmlCodec) -> None:
     registered = codec.decode((DMS / "examples" / "letter-registered.xml").read_bytes())
     assert registered == LetterRegistered(
         event_id=UUID("3f6c2a1e-8b4d-4e2f-9a7c-1d5e8f0b2c41"),
@@ -92,7 +92,7 @@ def test_example_values(codec: DmsCodec) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_invalid_case_has_its_code_and_path(codec: DmsCodec, name: str) -> None:
+def test_invalid_case_has_its_code_and_path(codec: DmsXmlCodec, name: str) -> None:
     expected = EXPECTED[name]
     with pytest.raises(DecodeError) as caught:
         codec.decode((DMS / "invalid" / name).read_bytes())
@@ -101,7 +101,7 @@ def test_invalid_case_has_its_code_and_path(codec: DmsCodec, name: str) -> None:
     assert len(caught.value.detail) <= 300
 
 
-def test_tokens_are_collapsed_like_the_validators_do(codec: DmsCodec) -> None:
+def test_tokens_are_collapsed_like_the_validators_do(codec: DmsXmlCodec) -> None:
     raw = (DMS / "examples" / "letter-assigned.xml").read_bytes()
     raw = raw.replace(b"<code>GOBI</code>", b"<code>\n  GOBI \t</code>")
     raw = raw.replace(b"Aynur Elxan", b"Aynur \n   Elxan")
@@ -111,7 +111,7 @@ def test_tokens_are_collapsed_like_the_validators_do(codec: DmsCodec) -> None:
     assert event.executor.full_name == "Hüseynova Aynur Elxan qızı"
 
 
-def test_encode_refuses_what_the_schema_refuses(codec: DmsCodec) -> None:
+def test_encode_refuses_what_the_schema_refuses(codec: DmsXmlCodec) -> None:
     base = dict(
         event_id=UUID(int=1),
         registration_number="DGK-2026-000001",
@@ -224,5 +224,5 @@ _events = st.one_of(
 
 @settings(max_examples=200, deadline=None)
 @given(event=_events)
-def test_any_event_round_trips(codec: DmsCodec, event) -> None:
+def test_any_event_round_trips(codec: DmsXmlCodec, event) -> None:
     assert codec.decode(codec.encode(event)) == event

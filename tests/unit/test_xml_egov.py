@@ -1,4 +1,4 @@
-"""StatusCodec: requests, replies and acceptance notices against the egov corpus."""
+"""EgovXmlCodec: requests, replies and acceptance notices against the egov corpus."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from gateway.xmlcodec import (
     AcceptanceNotice,
     DecodeError,
     DecodeFault,
-    StatusCodec,
+    EgovXmlCodec,
     fault_for,
     parse_untrusted,
 )
@@ -44,11 +44,11 @@ BAKU = timezone(timedelta(hours=4))
 
 
 @pytest.fixture(scope="module")
-def codec() -> StatusCodec:
-    return StatusCodec()
+def codec() -> EgovXmlCodec:
+    return EgovXmlCodec()
 
 
-def _decoder(codec: StatusCodec, kind: str):
+def _decoder(codec: EgovXmlCodec, kind: str):
     return {
         "request": codec.decode_request,
         "reply": codec.decode_reply,
@@ -72,7 +72,7 @@ def test_invalid_manifest_is_complete() -> None:
 # ---- requests ------------------------------------------------------------------------
 
 
-def test_person_request(codec: StatusCodec) -> None:
+def test_person_request(codec: EgovXmlCodec) -> None:
     request = codec.decode_request((EXAMPLES / "request-person.xml").read_bytes())
     assert request == StatusRequest(
         RequestHeader(
@@ -88,7 +88,7 @@ def test_person_request(codec: StatusCodec) -> None:
     )
 
 
-def test_company_request_keeps_the_number_as_sent(codec: StatusCodec) -> None:
+def test_company_request_keeps_the_number_as_sent(codec: EgovXmlCodec) -> None:
     request = codec.decode_request((EXAMPLES / "request-company.xml").read_bytes())
     assert request.header.user_kind is ApplicantKind.COMPANY
     assert request.header.user_id == "1401234561"
@@ -96,7 +96,7 @@ def test_company_request_keeps_the_number_as_sent(codec: StatusCodec) -> None:
     assert POLICY.check(request.registration_number) == "DGK-2026-004188"
 
 
-def test_call_center_request(codec: StatusCodec) -> None:
+def test_call_center_request(codec: EgovXmlCodec) -> None:
     request = codec.decode_request((EXAMPLES / "request-call-center.xml").read_bytes())
     assert request.header.operator_id == "OP-0318"
     assert request.header.user_id is None and request.header.auth_level is None
@@ -105,19 +105,19 @@ def test_call_center_request(codec: StatusCodec) -> None:
 @pytest.mark.parametrize(
     "name", ["request-person.xml", "request-company.xml", "request-call-center.xml"]
 )
-def test_request_round_trips(codec: StatusCodec, name: str) -> None:
+def test_request_round_trips(codec: EgovXmlCodec, name: str) -> None:
     request = codec.decode_request((EXAMPLES / name).read_bytes())
     assert codec.decode_request(codec.encode_request(request)) == request
 
 
-def test_request_without_number_round_trips(codec: StatusCodec) -> None:
+def test_request_without_number_round_trips(codec: EgovXmlCodec) -> None:
     request = codec.decode_request((EXAMPLES / "request-person.xml").read_bytes())
     bare = StatusRequest(request.header, None)
     assert codec.decode_request(codec.encode_request(bare)) == bare
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_invalid_case(codec: StatusCodec, name: str) -> None:
+def test_invalid_case(codec: EgovXmlCodec, name: str) -> None:
     """Each case gets its decode code and path, the fault the requester would see, and
     the header echo (message id) that a fault reply can carry."""
     expected = EXPECTED[name]
@@ -155,7 +155,7 @@ def test_fault_for() -> None:
 
 
 def test_other_protocol_versions_can_be_served() -> None:
-    codec = StatusCodec(protocol_versions=frozenset({"1.0", "1.1"}))
+    codec = EgovXmlCodec(protocol_versions=frozenset({"1.0", "1.1"}))
     raw = (EXAMPLES / "request-person.xml").read_bytes().replace(b">1.0<", b">1.1<")
     assert codec.decode_request(raw).header.protocol_version == "1.1"
 
@@ -185,7 +185,7 @@ def _view() -> StatusView:
     )
 
 
-def test_status_reply_example(codec: StatusCodec) -> None:
+def test_status_reply_example(codec: EgovXmlCodec) -> None:
     reply = codec.decode_reply((EXAMPLES / "reply-status.xml").read_bytes())
     assert reply.fault is None and reply.status is not None
     assert (
@@ -201,14 +201,14 @@ def test_status_reply_example(codec: StatusCodec) -> None:
 @pytest.mark.parametrize(
     "name", ["reply-status.xml", "reply-fault.xml", "reply-fault-no-header.xml"]
 )
-def test_reply_examples_round_trip(codec: StatusCodec, name: str) -> None:
+def test_reply_examples_round_trip(codec: EgovXmlCodec, name: str) -> None:
     reply = codec.decode_reply((EXAMPLES / name).read_bytes())
     result = reply.status if reply.status is not None else reply.fault
     again = codec.decode_reply(codec.encode_reply(reply.header, reply.request_hash, result))
     assert again == reply
 
 
-def test_status_reply_round_trip_with_labels(codec: StatusCodec) -> None:
+def test_status_reply_round_trip_with_labels(codec: EgovXmlCodec) -> None:
     header = codec.decode_request((EXAMPLES / "request-person.xml").read_bytes()).header
     digest = hashlib.sha256(b"request").hexdigest()
     raw = codec.encode_reply(header, digest, _view())
@@ -219,7 +219,7 @@ def test_status_reply_round_trip_with_labels(codec: StatusCodec) -> None:
     assert reply.status == _view() and reply.fault is None
 
 
-def test_minimal_status_reply(codec: StatusCodec) -> None:
+def test_minimal_status_reply(codec: EgovXmlCodec) -> None:
     view = StatusView(
         registration_number="DGK-2026-000001",
         registration_date=None,
@@ -237,7 +237,7 @@ def test_minimal_status_reply(codec: StatusCodec) -> None:
     assert reply.status == view and reply.header is None
 
 
-def test_fault_reply_caps_the_detail(codec: StatusCodec) -> None:
+def test_fault_reply_caps_the_detail(codec: EgovXmlCodec) -> None:
     raw = codec.encode_reply(None, "a" * 64, FaultView(Fault.INVALID_REQUEST, "/x" * 1000))
     reply = codec.decode_reply(raw)
     assert reply.fault is not None and reply.fault.code is Fault.INVALID_REQUEST
@@ -245,7 +245,7 @@ def test_fault_reply_caps_the_detail(codec: StatusCodec) -> None:
     assert FaultView(Fault.INVALID_REQUEST).message.encode() in raw
 
 
-def test_encode_reply_refuses_invalid_input(codec: StatusCodec) -> None:
+def test_encode_reply_refuses_invalid_input(codec: EgovXmlCodec) -> None:
     with pytest.raises(ValueError):
         codec.encode_reply(None, "not-a-hash", FaultView(Fault.NOT_FOUND))
     with pytest.raises(ValueError, match="time zone"):
@@ -261,7 +261,7 @@ def test_encode_reply_refuses_invalid_input(codec: StatusCodec) -> None:
 # ---- acceptance notices ----------------------------------------------------------------
 
 
-def test_notice_example_and_round_trip(codec: StatusCodec) -> None:
+def test_notice_example_and_round_trip(codec: EgovXmlCodec) -> None:
     notice = codec.decode_notice((EXAMPLES / "notice.xml").read_bytes())
     assert notice == AcceptanceNotice(
         notice_id=UUID("3f6c2a1e-8b4d-4e2f-9a7c-1d5e8f0b2c41"),
@@ -274,7 +274,7 @@ def test_notice_example_and_round_trip(codec: StatusCodec) -> None:
     assert codec.decode_notice(codec.encode_notice(notice)) == notice
 
 
-def test_notice_from_registration_event(codec: StatusCodec) -> None:
+def test_notice_from_registration_event(codec: EgovXmlCodec) -> None:
     event = LetterRegistered(
         event_id=UUID(int=7),
         registration_number="DGK-2026-000007",
@@ -292,7 +292,7 @@ def test_notice_from_registration_event(codec: StatusCodec) -> None:
     assert codec.gate.lxml_accepts(root) and codec.gate.xmlschema_accepts(root)
 
 
-def test_decoders_refuse_each_others_messages(codec: StatusCodec) -> None:
+def test_decoders_refuse_each_others_messages(codec: EgovXmlCodec) -> None:
     notice = (EXAMPLES / "notice.xml").read_bytes()
     request = (EXAMPLES / "request-person.xml").read_bytes()
     for decode, raw in [

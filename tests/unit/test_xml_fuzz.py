@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.xmlcodec import DecodeError, DmsCodec, StatusCodec
+from gateway.xmlcodec import DecodeError, DmsXmlCodec, EgovXmlCodec
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 SAMPLES = [p.read_bytes() for p in sorted(SCHEMAS.glob("*/v1/examples/*.xml"))]
@@ -51,7 +51,7 @@ SETTINGS = settings(
 
 @pytest.fixture(scope="module")
 def decoders() -> list:
-    dms, status = DmsCodec(), StatusCodec()
+    dms, status = DmsXmlCodec(), EgovXmlCodec()
     return [dms.decode, status.decode_request, status.decode_reply, status.decode_notice]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from gateway.xmlcodec import DecodeError, DecodeFault, DmsCodec, StatusCodec
+from gateway.xmlcodec import DecodeError, DecodeFault, DmsXmlCodec, EgovXmlCodec
 from gateway.xmlcodec.hardened import _parser
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -19,13 +19,13 @@ MARKER = "SECRET-MARKER-5f1c0e7a"
 
 
 @pytest.fixture(scope="module")
-def dms() -> DmsCodec:
-    return DmsCodec()
+def dms() -> DmsXmlCodec:
+    return DmsXmlCodec()
 
 
 @pytest.fixture(scope="module")
-def status() -> StatusCodec:
-    return StatusCodec()
+def status() -> EgovXmlCodec:
+    return EgovXmlCodec()
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +164,7 @@ CASES = list(_hostile(Path("/tmp/x"), 9))  # names only, for the ids
 
 @pytest.mark.parametrize("name", CASES)
 def test_hostile_request(
-    status: StatusCodec, secret: Path, listener: socket.socket, name: str
+    status: EgovXmlCodec, secret: Path, listener: socket.socket, name: str
 ) -> None:
     raw, code = _hostile(secret, listener.getsockname()[1])[name]
     with pytest.raises(DecodeError) as caught:
@@ -177,7 +177,9 @@ def test_hostile_request(
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_hostile_dms_event(dms: DmsCodec, secret: Path, listener: socket.socket, name: str) -> None:
+def test_hostile_dms_event(
+    dms: DmsXmlCodec, secret: Path, listener: socket.socket, name: str
+) -> None:
     raw, code = _hostile(secret, listener.getsockname()[1])[name]
     raw = raw.replace(b"urn:az:customs:appeals:status", b"urn:az:customs:appeals:dms")
     with pytest.raises(DecodeError) as caught:
@@ -188,7 +190,7 @@ def test_hostile_dms_event(dms: DmsCodec, secret: Path, listener: socket.socket,
     assert _no_connection(listener)
 
 
-def test_one_megabyte_text_node_is_refused_by_the_size_cap(dms: DmsCodec) -> None:
+def test_one_megabyte_text_node_is_refused_by_the_size_cap(dms: DmsXmlCodec) -> None:
     raw = EVENT.replace("Artıq".encode(), b"A" * (1024 * 1024), 1)
     with pytest.raises(DecodeError) as caught:
         dms.decode(raw)
@@ -196,7 +198,7 @@ def test_one_megabyte_text_node_is_refused_by_the_size_cap(dms: DmsCodec) -> Non
 
 
 def test_one_megabyte_text_node_is_refused_by_the_schema() -> None:
-    big = DmsCodec(max_bytes=4 * 1024 * 1024)
+    big = DmsXmlCodec(max_bytes=4 * 1024 * 1024)
     raw = EVENT.replace("Artıq".encode(), b"A" * (1024 * 1024), 1)
     with pytest.raises(DecodeError) as caught:
         big.decode(raw)
@@ -204,7 +206,7 @@ def test_one_megabyte_text_node_is_refused_by_the_schema() -> None:
     assert caught.value.path == "/LetterRegistered/subject"
     assert "AAAAAAAAAA" not in caught.value.detail
 
-    status = StatusCodec(max_bytes=4 * 1024 * 1024)
+    status = EgovXmlCodec(max_bytes=4 * 1024 * 1024)
     with pytest.raises(DecodeError) as caught:
         status.decode_request(_request_with(b"A" * (1024 * 1024)))
     assert caught.value.code is DecodeFault.SCHEMA_INVALID
@@ -213,7 +215,7 @@ def test_one_megabyte_text_node_is_refused_by_the_schema() -> None:
 
 
 def test_schema_location_hints_are_not_followed(
-    status: StatusCodec, listener: socket.socket
+    status: EgovXmlCodec, listener: socket.socket
 ) -> None:
     port = listener.getsockname()[1]
     hint = (
@@ -246,12 +248,12 @@ def test_the_parser_itself_does_not_expand_or_fetch(secret: Path, listener: sock
     assert _no_connection(listener)
 
 
-def test_comments_are_ignored(dms: DmsCodec) -> None:
+def test_comments_are_ignored(dms: DmsXmlCodec) -> None:
     raw = EVENT.replace(b"<sequence>", b"<!-- a comment --><sequence>")
     assert dms.decode(raw).sequence == 1
 
 
-def test_bytearray_is_accepted_and_str_refused(dms: DmsCodec) -> None:
+def test_bytearray_is_accepted_and_str_refused(dms: DmsXmlCodec) -> None:
     assert dms.decode(bytearray(EVENT)).sequence == 1
     with pytest.raises(TypeError):
         dms.decode(EVENT.decode())  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""PartnerCodec: partner requests, replies and status-change notifications against the
+"""PartnerXmlCodec: partner requests, replies and status-change notifications against the
 partner corpus (schemas/partner/v1)."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from gateway.domain.requests import (
     RequestHeader,
 )
 from gateway.xmlcodec import DecodeError, DecodeFault, fault_for, parse_untrusted
-from gateway.xmlcodec.partner import PARTNER_NAMESPACE, PartnerCodec, PartnerReply
+from gateway.xmlcodec.partner import PARTNER_NAMESPACE, PartnerReply, PartnerXmlCodec
 
 PARTNER = Path(__file__).resolve().parents[2] / "schemas" / "partner" / "v1"
 EXAMPLES = PARTNER / "examples"
@@ -51,11 +51,11 @@ DIGEST = hashlib.sha256(b"request").hexdigest()
 
 
 @pytest.fixture(scope="module")
-def codec() -> PartnerCodec:
-    return PartnerCodec()
+def codec() -> PartnerXmlCodec:
+    return PartnerXmlCodec()
 
 
-def _decoder(codec: PartnerCodec, kind: str):
+def _decoder(codec: PartnerXmlCodec, kind: str):
     return {
         "request": codec.decode_request,
         "reply": codec.decode_reply,
@@ -106,19 +106,19 @@ def test_corpus_manifest_is_complete() -> None:
 # ---- requests ------------------------------------------------------------------------
 
 
-def test_status_by_number(codec: PartnerCodec) -> None:
+def test_status_by_number(codec: PartnerXmlCodec) -> None:
     request = codec.decode_request((EXAMPLES / "request-status-number.xml").read_bytes())
     assert request == StatusQuery(HEADER, LetterRef(registration_number="DGK-2026-004127"))
 
 
-def test_status_by_reference(codec: PartnerCodec) -> None:
+def test_status_by_reference(codec: PartnerXmlCodec) -> None:
     request = codec.decode_request((EXAMPLES / "request-status-reference.xml").read_bytes())
     assert isinstance(request, StatusQuery)
     assert request.header.message_id == "VXM-2026-03-12-000418"
     assert request.ref == LetterRef(sender_reference="VXM/2026/01-3381")
 
 
-def test_batch_keeps_numbers_as_sent(codec: PartnerCodec) -> None:
+def test_batch_keeps_numbers_as_sent(codec: PartnerXmlCodec) -> None:
     request = codec.decode_request((EXAMPLES / "request-batch.xml").read_bytes())
     assert isinstance(request, BatchStatusQuery)
     assert request.items == (
@@ -131,7 +131,7 @@ def test_batch_keeps_numbers_as_sent(codec: PartnerCodec) -> None:
     assert verdicts == ["DGK-2026-004188", FaultView(Fault.MALFORMED_REGISTRATION_NUMBER)]
 
 
-def test_outcome_report(codec: PartnerCodec) -> None:
+def test_outcome_report(codec: PartnerXmlCodec) -> None:
     request = codec.decode_request((EXAMPLES / "request-outcome.xml").read_bytes())
     assert request == OutcomeReport(
         header=replace(
@@ -146,17 +146,17 @@ def test_outcome_report(codec: PartnerCodec) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("request-*.xml")))
-def test_request_examples_round_trip(codec: PartnerCodec, name: str) -> None:
+def test_request_examples_round_trip(codec: PartnerXmlCodec, name: str) -> None:
     request = codec.decode_request((EXAMPLES / name).read_bytes())
     assert codec.decode_request(codec.encode_request(request)) == request
 
 
-def test_minimal_outcome_round_trips(codec: PartnerCodec) -> None:
+def test_minimal_outcome_round_trips(codec: PartnerXmlCodec) -> None:
     report = OutcomeReport(HEADER, "DGK-2026-000001", PartnerOutcome.RECEIVED, datetime.now(UTC))
     assert codec.decode_request(codec.encode_request(report)) == report
 
 
-def test_batch_size_is_capped_by_the_schema_only_at_1000(codec: PartnerCodec) -> None:
+def test_batch_size_is_capped_by_the_schema_only_at_1000(codec: PartnerXmlCodec) -> None:
     assert len(codec.decode_request(_batch(1000)).items) == 1000  # type: ignore[union-attr]
     with pytest.raises(DecodeError) as caught:
         codec.decode_request(_batch(1001))
@@ -166,7 +166,7 @@ def test_batch_size_is_capped_by_the_schema_only_at_1000(codec: PartnerCodec) ->
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_invalid_case(codec: PartnerCodec, name: str) -> None:
+def test_invalid_case(codec: PartnerXmlCodec, name: str) -> None:
     """Each case gets its decode code and path, the fault the partner would see, and the
     header echo (message id) that a fault reply can carry."""
     expected = EXPECTED[name]
@@ -195,7 +195,7 @@ def test_invalid_case(codec: PartnerCodec, name: str) -> None:
         assert decoded.fault == fault_for(error) and decoded.header == error.header
 
 
-def test_validators_agree_on_the_corpus(codec: PartnerCodec) -> None:
+def test_validators_agree_on_the_corpus(codec: PartnerXmlCodec) -> None:
     checked = 0
     for path in sorted(EXAMPLES.glob("*.xml")) + sorted(INVALID.glob("*.xml")):
         try:
@@ -242,7 +242,9 @@ def test_validators_agree_on_the_corpus(codec: PartnerCodec) -> None:
     ],
     ids=["entity", "too-deep", "namespace-v2", "protocol-2.0", "truncated", "utf16", "empty"],
 )
-def test_hostile_requests_are_refused(codec: PartnerCodec, raw: bytes, code: DecodeFault) -> None:
+def test_hostile_requests_are_refused(
+    codec: PartnerXmlCodec, raw: bytes, code: DecodeFault
+) -> None:
     with pytest.raises(DecodeError) as caught:
         codec.decode_request(raw)
     assert caught.value.code is code
@@ -257,21 +259,21 @@ def test_hostile_requests_are_refused(codec: PartnerCodec, raw: bytes, code: Dec
 def test_size_and_depth_caps_are_configurable() -> None:
     raw = (EXAMPLES / "request-batch.xml").read_bytes()
     with pytest.raises(DecodeError) as caught:
-        PartnerCodec(max_bytes=256).decode_request(raw)
+        PartnerXmlCodec(max_bytes=256).decode_request(raw)
     assert caught.value.code is DecodeFault.OVERSIZED
     with pytest.raises(DecodeError) as caught:
-        PartnerCodec(max_depth=3).decode_request(raw)
+        PartnerXmlCodec(max_depth=3).decode_request(raw)
     assert caught.value.code is DecodeFault.TOO_DEEP
 
 
 def test_other_protocol_versions_can_be_served() -> None:
-    codec = PartnerCodec(protocol_versions=frozenset({"1.0", "1.1"}))
+    codec = PartnerXmlCodec(protocol_versions=frozenset({"1.0", "1.1"}))
     raw = (EXAMPLES / "request-outcome.xml").read_bytes().replace(b">1.0<", b">1.1<")
     assert codec.decode_request(raw).header.protocol_version == "1.1"
 
 
-def test_fault_for_is_the_status_service_mapping(codec: PartnerCodec) -> None:
-    assert PartnerCodec.fault_for is fault_for
+def test_fault_for_is_the_status_service_mapping(codec: PartnerXmlCodec) -> None:
+    assert PartnerXmlCodec.fault_for is fault_for
     assert codec.fault_for(DecodeError(DecodeFault.SCHEMA_INVALID, path="/x")) == FaultView(
         Fault.INVALID_REQUEST, "/x"
     )
@@ -280,7 +282,7 @@ def test_fault_for_is_the_status_service_mapping(codec: PartnerCodec) -> None:
 # ---- replies -------------------------------------------------------------------------
 
 
-def test_results_reply_example(codec: PartnerCodec) -> None:
+def test_results_reply_example(codec: PartnerXmlCodec) -> None:
     reply = codec.decode_reply((EXAMPLES / "reply-results.xml").read_bytes())
     assert reply.accepted is None and reply.fault is None and reply.results is not None
     assert [r.item_id for r in reply.results] == ["1", "2", "3", "4"]
@@ -293,14 +295,14 @@ def test_results_reply_example(codec: PartnerCodec) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("reply-*.xml")))
-def test_reply_examples_round_trip(codec: PartnerCodec, name: str) -> None:
+def test_reply_examples_round_trip(codec: PartnerXmlCodec, name: str) -> None:
     reply = codec.decode_reply((EXAMPLES / name).read_bytes())
     result = reply.results or reply.accepted or reply.fault
     assert result is not None
     assert codec.decode_reply(codec.encode_reply(reply.header, reply.request_hash, result)) == reply
 
 
-def test_single_status_reply_has_no_ref(codec: PartnerCodec) -> None:
+def test_single_status_reply_has_no_ref(codec: PartnerXmlCodec) -> None:
     raw = codec.encode_reply(HEADER, DIGEST, (ItemResult(None, _view()),))
     assert b"ref=" not in raw
     assert STATUS_LABELS[Status.IN_PROGRESS][0].encode() in raw
@@ -308,7 +310,7 @@ def test_single_status_reply_has_no_ref(codec: PartnerCodec) -> None:
     assert reply == PartnerReply(HEADER, DIGEST, (ItemResult(None, _view()),), None, None)
 
 
-def test_accepted_and_fault_replies(codec: PartnerCodec) -> None:
+def test_accepted_and_fault_replies(codec: PartnerXmlCodec) -> None:
     accepted = codec.decode_reply(codec.encode_reply(None, DIGEST, OutcomeAccepted("DGK-2026-1")))
     assert accepted == PartnerReply(None, DIGEST, None, OutcomeAccepted("DGK-2026-1"), None)
     raw = codec.encode_reply(None, DIGEST, FaultView(Fault.INVALID_REQUEST, "/x" * 1000))
@@ -318,7 +320,7 @@ def test_accepted_and_fault_replies(codec: PartnerCodec) -> None:
     assert FaultView(Fault.INVALID_REQUEST).message.encode() in raw
 
 
-def test_per_item_fault_detail_is_capped(codec: PartnerCodec) -> None:
+def test_per_item_fault_detail_is_capped(codec: PartnerXmlCodec) -> None:
     results = (ItemResult("a", FaultView(Fault.NOT_FOUND, "x" * 1000)),)
     reply = codec.decode_reply(codec.encode_reply(HEADER, DIGEST, results))
     assert reply.results is not None
@@ -339,13 +341,13 @@ def test_per_item_fault_detail_is_capped(codec: PartnerCodec) -> None:
     ids=["empty", "ref-space", "naive-time", "half-department", "user-header", "blank-number"],
 )
 def test_encode_reply_refuses_invalid_output(
-    codec: PartnerCodec, header: RequestHeader | None, result: object
+    codec: PartnerXmlCodec, header: RequestHeader | None, result: object
 ) -> None:
     with pytest.raises(ValueError):
         codec.encode_reply(header, DIGEST, result)  # type: ignore[arg-type]
 
 
-def test_encode_refuses_a_bad_hash_and_bad_requests(codec: PartnerCodec) -> None:
+def test_encode_refuses_a_bad_hash_and_bad_requests(codec: PartnerXmlCodec) -> None:
     with pytest.raises(ValueError):
         codec.encode_reply(None, "not-a-hash", FaultView(Fault.NOT_FOUND))
     duplicate = BatchStatusQuery(
@@ -373,7 +375,7 @@ def _notification(**changes: Any) -> StatusChangeNotification:
     return replace(notification, **changes)
 
 
-def test_notification_example_and_round_trip(codec: PartnerCodec) -> None:
+def test_notification_example_and_round_trip(codec: PartnerXmlCodec) -> None:
     notification = codec.decode_notification((EXAMPLES / "notification.xml").read_bytes())
     assert notification == _notification()
     assert notification.notification_id == "AZ-VXM/DGK-2026-003871/4"
@@ -382,7 +384,7 @@ def test_notification_example_and_round_trip(codec: PartnerCodec) -> None:
     assert codec.decode_notification(codec.encode_notification(minimal)) == minimal
 
 
-def test_partner_code_comes_from_the_notification_id(codec: PartnerCodec) -> None:
+def test_partner_code_comes_from_the_notification_id(codec: PartnerXmlCodec) -> None:
     """Even a code with slashes: the id ends with the message's own number and sequence."""
     odd = _notification(partner_code="AZ/GOV/x", registration_number="A/B-1")
     raw = codec.encode_notification(odd)
@@ -394,7 +396,7 @@ def test_partner_code_comes_from_the_notification_id(codec: PartnerCodec) -> Non
     assert caught.value.path == "/StatusChangeNotification/notificationId"
 
 
-def test_encode_notification_refuses_invalid_output(codec: PartnerCodec) -> None:
+def test_encode_notification_refuses_invalid_output(codec: PartnerXmlCodec) -> None:
     with pytest.raises(ValueError, match="time zone"):
         codec.encode_notification(_notification(at=datetime(2026, 3, 10, 16, 30)))
     with pytest.raises(ValueError):
@@ -403,7 +405,7 @@ def test_encode_notification_refuses_invalid_output(codec: PartnerCodec) -> None
         codec.encode_notification(_notification(note="n" * 501))
 
 
-def test_decoders_refuse_each_others_messages(codec: PartnerCodec) -> None:
+def test_decoders_refuse_each_others_messages(codec: PartnerXmlCodec) -> None:
     notification = (EXAMPLES / "notification.xml").read_bytes()
     request = (EXAMPLES / "request-status-number.xml").read_bytes()
     reply = (EXAMPLES / "reply-accepted.xml").read_bytes()

@@ -14,8 +14,6 @@ Definitions (also in the README):
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -24,7 +22,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.periods import Period
+from gateway.reports.periods import Period
+from gateway.reports.render import render_csv, render_table
 from gateway.store.reports import ReportData, report_data
 
 NO_DEPARTMENT = "(unassigned)"
@@ -145,141 +144,14 @@ async def control_report(
     return build_report(data, period, as_of, roles)
 
 
-# ---- renderings ------------------------------------------------------------------------
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    cells = [[("-" if v is None else str(v)) for v in row] for row in rows]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-
-    def line(values: Sequence[str]) -> str:
-        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
-
-    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in cells)]
-
-
-def render_table(report: Mapping[str, Any]) -> str:
-    p, req, rt = report["period"], report["requests"], report["reply_time"]
-    out = [
-        f"Control report {p['label']}: {p['from']} .. {p['to']}",
-        "",
-        f"Requests: {req['total']}",
-    ]
-    out += _table(
-        ("channel", "client", "outcome", "count"),
-        [
-            (r["channel"], r["client"], r["outcome"], r["count"])
-            for r in req["by_channel_client_outcome"]
-        ],
-    )
-    out += ["", "Reply time (s)"]
-    out += _table(
-        ("channel", "replies", "median", "p95"),
-        [("all", rt["count"], rt["median_s"], rt["p95_s"])]
-        + [(c["channel"], c["count"], c["median_s"], c["p95_s"]) for c in rt["by_channel"]],
-    )
-    letters = report["letters"]
-    out += ["", f"Letters registered: {letters['total']}"]
-    out += _table(("status", "count"), list(letters["by_status"].items()))
-    out += [""]
-    out += _table(
-        ("department", "name", "count"),
-        [(d["department"], d["name"], d["count"]) for d in letters["by_department"]],
-    )
-    overdue = report["overdue"]
-    out += ["", f"Overdue on {p['overdue_as_of']}: {overdue['total']}"]
-    out += _table(
-        ("department", "name", "count", "oldest", "due", "days over"),
-        [
-            (
-                d["department"],
-                d["name"],
-                d["count"],
-                d["oldest"],
-                d["oldest_due_date"],
-                d["oldest_days_overdue"],
-            )
-            for d in overdue["by_department"]
-        ],
-    )
-    return "\n".join(out) + "\n"
-
-
-CSV_COLUMNS = (
-    "section",
-    "channel",
-    "client",
-    "outcome",
-    "status",
-    "department",
-    "measure",
-    "value",
-)
-
-
-def render_csv(report: Mapping[str, Any]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, CSV_COLUMNS, restval="", lineterminator="\n")
-    writer.writeheader()
-    period = report["period"]["label"]
-    writer.writerow({"section": "period", "measure": "label", "value": period})
-    for r in report["requests"]["by_channel_client_outcome"]:
-        writer.writerow(
-            {
-                "section": "requests",
-                "channel": r["channel"],
-                "client": r["client"],
-                "outcome": r["outcome"],
-                "measure": "count",
-                "value": r["count"],
-            }
-        )
-    rt = report["reply_time"]
-    for channel, row in [("all", rt), *((c["channel"], c) for c in rt["by_channel"])]:
-        for measure in ("count", "median_s", "p95_s"):
-            value = row[measure]
-            writer.writerow(
-                {
-                    "section": "reply_time",
-                    "channel": channel,
-                    "measure": measure,
-                    "value": "" if value is None else value,
-                }
-            )
-    for status, n in report["letters"]["by_status"].items():
-        writer.writerow(
-            {"section": "letters_by_status", "status": status, "measure": "count", "value": n}
-        )
-    for d in report["letters"]["by_department"]:
-        writer.writerow(
-            {
-                "section": "letters_by_department",
-                "department": d["department"],
-                "measure": "count",
-                "value": d["count"],
-            }
-        )
-    for d in report["overdue"]["by_department"]:
-        for measure in ("count", "oldest", "oldest_due_date", "oldest_days_overdue"):
-            writer.writerow(
-                {
-                    "section": "overdue",
-                    "department": d["department"],
-                    "measure": measure,
-                    "value": d[measure],
-                }
-            )
-    return buffer.getvalue()
-
-
 async def run_report(settings: Any, period: Period, csv_path: str | None, today: date) -> int:
     """`python -m gateway report`: read the store, print the table, optionally write CSV."""
-    from gateway.app import request_channels
+
     from gateway.store.sql import create_engine
 
     engine = create_engine(settings.database_url)
     try:
-        roles = {topic: ch.name for topic, ch in request_channels(settings).items()}
+        roles = {topic: ch.name for topic, ch in settings.request_channels().items()}
         report = await control_report(engine, period, today, roles)
     finally:
         await engine.dispose()

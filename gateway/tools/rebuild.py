@@ -14,16 +14,16 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import func, select
 
-from gateway.app import kafka_connection, utc_now
-from gateway.domain.identity import IdentifierHasher
+from gateway.clock import utc_now
 from gateway.domain.letters import DmsEvent
-from gateway.services.ingest import ingest_events
+from gateway.domain.refusals import DecodeError
+from gateway.kafka import kafka_connection
+from gateway.services.ingestion import ingest_events
 from gateway.settings import Settings
 from gateway.store.migrate import upgrade_to_head
 from gateway.store.sql import SqlUnitOfWork, create_engine
 from gateway.store.tables import letters, processed_events
-from gateway.xmlcodec.dms import DmsCodec
-from gateway.xmlcodec.errors import DecodeError
+from gateway.xmlcodec.dms import DmsXmlCodec
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,8 @@ async def rebuild_store(settings: Settings, database_url: str) -> RebuildResult:
             for table in (letters, processed_events):
                 if await connection.scalar(select(func.count()).select_from(table)):
                     raise StoreNotEmpty(f"{table.name} is not empty; rebuild needs an empty store")
-        codec = DmsCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
-        hasher = IdentifierHasher(settings.identifier_hash_key.get_secret_value().encode())
+        codec = DmsXmlCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
+        hasher = settings.identifier_hasher()
         records = applied = poison = 0
         async for batch in _replay(settings):
             events: list[DmsEvent] = []

@@ -18,8 +18,8 @@ from faststream.kafka.annotations import KafkaMessage
 
 from consumers.offsets import BackgroundCommits
 from consumers.raw import the_message
-from gateway.metrics import Metrics
 from gateway.services.audited_requests import AuditedRequestHandler, Delivery
+from gateway.telemetry.metrics import Metrics
 from producers.replies import Reply, ReplyPublisher
 
 log = logging.getLogger(__name__)

@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.health import Readiness
-from gateway.http import Handler, OpsHttpServer, Response
-from gateway.metrics import Metrics
-from gateway.periods import PeriodError, period_from
-from gateway.probes import Probes
-from gateway.reporting import control_report
+from gateway.ops.http import Handler, OpsHttpServer, Response
+from gateway.ops.probes import Probes
+from gateway.reports.control import control_report
+from gateway.reports.periods import PeriodError, period_from
+from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.readiness import Readiness
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 

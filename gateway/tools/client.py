@@ -117,10 +117,10 @@ def build_request(
 
 
 async def ask_and_print(settings: Settings, args: argparse.Namespace) -> int:
-    from gateway.app import kafka_connection
-    from gateway.xmlcodec.egov import StatusCodec
+    from gateway.kafka import kafka_connection
+    from gateway.xmlcodec.egov import EgovXmlCodec
 
-    codec = StatusCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
+    codec = EgovXmlCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
     request = build_request(
         settings,
         args.registration_number,

@@ -1,17 +1,28 @@
-"""Ports the service layer depends on; the store adapter and the test fakes implement them."""
+"""Every port the service layer depends on, as a Protocol. Adapters (gateway/store,
+gateway/xmlcodec, producers/) and the unit tests' fakes implement them.
+
+Naming: a port is named for its role (`StatusCodec`, `DeadLetters`, `UnitOfWork`); an adapter
+carries its technology as well (`EgovXmlCodec`, `DeadLetterPublisher`, `SqlUnitOfWork`)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
 from uuid import UUID
 
-from gateway.domain.letters import AcceptanceNotice, HistoryEntry, Letter
-from gateway.domain.partners import OutcomeReport, StatusChangeNotification
+from gateway.domain.letters import AcceptanceNotice, DmsEvent, HistoryEntry, Letter
+from gateway.domain.partners import (
+    OutcomeReport,
+    PartnerRequest,
+    PartnerResult,
+    StatusChangeNotification,
+)
+from gateway.domain.refusals import DecodeError
+from gateway.domain.requests import FaultView, RequestHeader, StatusRequest, StatusView
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -134,3 +145,60 @@ class UnitOfWork(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
     async def commit(self) -> None: ...
+
+
+# ---- messages in and out ------------------------------------------------------------------
+
+
+class IncomingRecord(Protocol):
+    """One Kafka record as consumed (aiokafka's ConsumerRecord fits)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+class DmsDecoder(Protocol):
+    def decode(self, raw: bytes) -> DmsEvent:
+        """The event in `raw`; DecodeError (with the dead-letter reason) if refused."""
+
+
+class DeadLetters(Protocol):
+    async def publish(
+        self, record: IncomingRecord, reason: str, detail: str, path: str | None = None
+    ) -> None:
+        """Park a refused record, with why, where it came from, and its original bytes."""
+
+
+class Relay(Protocol):
+    def wake(self) -> None:
+        """Something was queued for the relay to publish: look now, not at the next poll."""
+
+
+class StatusCodec(Protocol):
+    """The e-government / call-center contract."""
+
+    def decode_request(self, raw: bytes) -> StatusRequest: ...
+    def fault_for(self, error: DecodeError) -> FaultView: ...
+    def encode_reply(
+        self, header: RequestHeader | None, request_sha256: str, result: StatusView | FaultView
+    ) -> bytes: ...
+
+
+class PartnerCodec(Protocol):
+    """The partner agencies' contract."""
+
+    def decode_request(self, raw: bytes) -> PartnerRequest: ...
+    def fault_for(self, error: DecodeError) -> FaultView: ...
+    def encode_reply(
+        self, header: RequestHeader | None, request_sha256: str, result: PartnerResult
+    ) -> bytes: ...

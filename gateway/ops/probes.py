@@ -19,8 +19,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.health import Readiness
-from gateway.metrics import Metrics
+from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.readiness import Readiness
 
 log = logging.getLogger(__name__)
 

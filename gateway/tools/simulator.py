@@ -147,10 +147,10 @@ def generate_events(letters: int, seed: int = 1, disorder: float = 0.1) -> Itera
 async def simulate(settings: Settings, letters: int, seed: int, disorder: float) -> int:
     from aiokafka import AIOKafkaProducer
 
-    from gateway.app import kafka_connection
-    from gateway.xmlcodec.dms import DmsCodec
+    from gateway.kafka import kafka_connection
+    from gateway.xmlcodec.dms import DmsXmlCodec
 
-    codec = DmsCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
+    codec = DmsXmlCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
     producer = AIOKafkaProducer(**kafka_connection(settings), linger_ms=20, acks="all")
     await producer.start()
     sent = 0

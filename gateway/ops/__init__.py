@@ -1,0 +1,1 @@
+"""The operations side of one process: HTTP endpoints (health, metrics, reports) and probes."""

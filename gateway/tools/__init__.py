@@ -1,0 +1,1 @@
+"""One-off commands of the CLI: ask, simulate-dms, rebuild, asyncapi, and the local broker."""

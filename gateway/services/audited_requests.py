@@ -13,12 +13,13 @@ is recorded):
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Generic, Protocol, TypeVar
 
 from gateway.domain.requests import Fault, FaultView, RequestHeader
 from gateway.services.ports import (
@@ -31,9 +32,21 @@ from gateway.services.ports import (
 
 log = logging.getLogger(__name__)
 
-ANSWERED = "ANSWERED"
-REPLY_TOPIC_REFUSED = "REPLY_TOPIC_REFUSED"
-REDELIVERED = "REDELIVERED"
+Req = TypeVar("Req")
+Res = TypeVar("Res")
+
+
+class Outcome(enum.StrEnum):
+    """What became of a request, besides a fault (whose code is then the outcome)."""
+
+    ANSWERED = "ANSWERED"
+    REDELIVERED = "REDELIVERED"  # the same request again: its stored reply, unchanged
+    REPLY_TOPIC_REFUSED = "REPLY_TOPIC_REFUSED"  # nothing published, the refusal audited
+
+
+ANSWERED = Outcome.ANSWERED.value
+REDELIVERED = Outcome.REDELIVERED.value
+REPLY_TOPIC_REFUSED = Outcome.REPLY_TOPIC_REFUSED.value
 
 
 class _AnsweredElsewhere(Exception):
@@ -51,7 +64,7 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Decision:
-    outcome: str
+    outcome: str  # an Outcome or a Fault code
     reply: bytes | None = None  # None: nothing may be published
     reply_topic: str | None = None
     key: str | None = None
@@ -61,48 +74,81 @@ class Decision:
 
 
 @dataclass(frozen=True)
-class Assessment:
+class Assessment(Generic[Req]):
     """What the request kind could decide from the bytes alone."""
 
     header: RequestHeader | None
-    request: Any = None  # the decoded request; None when `fault` is set
+    request: Req | None = None  # the decoded request; None when `fault` is set
     fault: FaultView | None = None
     registration_number: str | None = None  # for the audit and the reply's key
     end_user_hash: str | None = None
 
 
-class RequestKind(Protocol):
-    """What differs between the e-government/call-center service and the partner service."""
+class RequestKind(Protocol[Req, Res]):
+    """What differs between the e-government/call-center service and the partner service:
+    `Req` is what a request decodes to, `Res` what answering it gives."""
 
     def allowed_reply_topics(self, request_topic: str) -> frozenset[str]: ...
-    def assess(self, raw: bytes, request_topic: str) -> Assessment: ...
+    def assess(self, raw: bytes, request_topic: str) -> Assessment[Req]: ...
     async def answer(
-        self, uow: UnitOfWork, requests: Sequence[tuple[Assessment, str]]
-    ) -> list[Any]:
+        self, uow: UnitOfWork, requests: Sequence[tuple[Assessment[Req], str]]
+    ) -> list[Res | FaultView]:
         """Results for (assessment, request topic) pairs, in order, from one unit of work."""
 
-    def encode(self, header: RequestHeader | None, request_hash: str, result: Any) -> bytes: ...
+    def encode(
+        self, header: RequestHeader | None, request_hash: str, result: Res | FaultView
+    ) -> bytes: ...
+
+
+# How one request of a batch is settled: an explicit state, not a field of many meanings.
+
+
+@dataclass(frozen=True)
+class _Reply(Generic[Res]):
+    """Answered now (a result or a fault): encoded and audited; kept for redeliveries when
+    `keep` (the first request under its client and message id)."""
+
+    result: Res | FaultView
+    keep: bool
+
+
+@dataclass(frozen=True)
+class _Replay:
+    """A redelivery of a request answered before: its stored reply, byte for byte."""
+
+    stored: StoredReply
+
+
+@dataclass(frozen=True)
+class _TwinOf:
+    """The same request twice in one batch: the twin gets the first one's reply."""
+
+    first: _Item
 
 
 @dataclass
-class _Item:
+class _Item(Generic[Req, Res]):
     raw: bytes
     delivery: Delivery
     request_hash: str
-    assessment: Assessment
+    assessment: Assessment[Req]
     decision: Decision | None = None
-    result: Any = None
 
     @property
     def key(self) -> ReplyKey | None:
         header = self.assessment.header
         return (header.client_id, header.message_id) if header else None
 
+    @property
+    def client_id(self) -> str | None:
+        header = self.assessment.header
+        return header.client_id if header else None
 
-class AuditedRequestHandler:
+
+class AuditedRequestHandler(Generic[Req, Res]):
     def __init__(
         self,
-        kind: RequestKind,
+        kind: RequestKind[Req, Res],
         uow_factory: Callable[[], UnitOfWork],
         now: Callable[[], datetime],
     ) -> None:
@@ -114,7 +160,7 @@ class AuditedRequestHandler:
     async def handle_batch(self, requests: Sequence[tuple[bytes, Delivery]]) -> list[Decision]:
         """Decisions in order, for requests answered together in one transaction."""
         received_at = self._now()
-        items = [
+        items: list[_Item[Req, Res]] = [
             _Item(
                 raw,
                 delivery,
@@ -144,7 +190,7 @@ class AuditedRequestHandler:
             log.exception("store failed while answering; replying TEMPORARILY_UNAVAILABLE")
             return [self._unavailable(i, i in refused) for i in items]
         for item in refused:
-            item.decision = Decision(REPLY_TOPIC_REFUSED, client_id=_client(item))
+            item.decision = Decision(REPLY_TOPIC_REFUSED, client_id=item.client_id)
         decisions = []
         for item in items:
             assert item.decision is not None, "every request gets a decision"
@@ -155,10 +201,10 @@ class AuditedRequestHandler:
         return decisions
 
     async def _decide(
-        self, items: list[_Item], refused: list[_Item], received_at: datetime
+        self, items: list[_Item[Req, Res]], refused: list[_Item[Req, Res]], received_at: datetime
     ) -> None:
         for item in items:  # nothing of an attempt that failed carries over
-            item.decision, item.result = None, None
+            item.decision = None
         async with self._uow_factory() as uow:
             entries = [self._entry(i, REPLY_TOPIC_REFUSED, received_at, None) for i in refused]
             answerable = [i for i in items if i not in refused]
@@ -169,95 +215,93 @@ class AuditedRequestHandler:
             await uow.commit()
 
     async def _answer(
-        self, uow: UnitOfWork, items: list[_Item], received_at: datetime, entries: list[AuditEntry]
+        self,
+        uow: UnitOfWork,
+        items: list[_Item[Req, Res]],
+        received_at: datetime,
+        entries: list[AuditEntry],
     ) -> dict[ReplyKey, StoredReply]:
         """Decides every item and adds its audit entry; returns the replies to keep."""
+        plans = await self._plan(uow, items)
+        to_keep: dict[ReplyKey, StoredReply] = {}
+        for item, plan in zip(items, plans, strict=True):
+            match plan:
+                case _Replay(stored):
+                    item.decision = self._decision(item, REDELIVERED, stored.reply)
+                case _Reply(result, keep):
+                    reply = self._kind.encode(item.assessment.header, item.request_hash, result)
+                    outcome = result.code.value if isinstance(result, FaultView) else ANSWERED
+                    entries.append(self._entry(item, outcome, received_at, reply))
+                    item.decision = self._decision(item, outcome, reply)
+                    if keep and item.key is not None:
+                        to_keep[item.key] = StoredReply(item.request_hash, reply)
+        for item, plan in zip(items, plans, strict=True):  # twins, once their first is decided
+            if isinstance(plan, _TwinOf) and plan.first.decision is not None:
+                first = plan.first.decision
+                item.decision = dataclasses.replace(
+                    first, outcome=REDELIVERED, reply_topic=item.delivery.reply_to
+                )
+        return to_keep
+
+    async def _plan(
+        self, uow: UnitOfWork, items: list[_Item[Req, Res]]
+    ) -> list[_Reply[Res] | _Replay | _TwinOf]:
+        """How each item is settled; the request kind answers the new, well-formed ones."""
         earlier = await uow.journal.replies_for({i.key for i in items if i.key is not None})
-        first_in_batch: dict[ReplyKey, _Item] = {}
-        to_answer: list[_Item] = []
+        first_in_batch: dict[ReplyKey, _Item[Req, Res]] = {}
+        plans: list[_Reply[Res] | _Replay | _TwinOf | None] = []
+        to_answer: list[int] = []
         for item in items:
             key = item.key
             before = earlier.get(key) if key else None
             twin = first_in_batch.get(key) if key else None
-            seen = before or twin
-            if seen is not None:
-                same = seen.request_hash == item.request_hash
-                if same and before is not None:  # a redelivery: the very same reply again
-                    item.decision = Decision(
-                        REDELIVERED,
-                        before.reply,
-                        item.delivery.reply_to,
-                        item.assessment.registration_number,
-                        _client(item),
-                    )
-                elif same:
-                    item.result = twin  # answered below, with its twin's reply
-                else:
-                    item.result = FaultView(Fault.INVALID_REQUEST, "message id already used")
-                continue
-            if key is not None:
-                first_in_batch[key] = item
-            if item.assessment.fault is not None:
-                item.result = item.assessment.fault
-            else:
-                to_answer.append(item)
-        results = (
-            await self._kind.answer(uow, [(i.assessment, i.delivery.topic) for i in to_answer])
-            if to_answer
-            else []
-        )
-        for item, result in zip(to_answer, results, strict=True):
-            item.result = result
-        to_keep: dict[ReplyKey, StoredReply] = {}
-        for item in items:
-            if item.decision is not None or isinstance(item.result, _Item):
-                continue
-            reply = self._kind.encode(item.assessment.header, item.request_hash, item.result)
-            outcome = item.result.code.value if isinstance(item.result, FaultView) else ANSWERED
-            entries.append(self._entry(item, outcome, received_at, reply))
-            item.decision = Decision(
-                outcome,
-                reply,
-                item.delivery.reply_to,
-                item.assessment.registration_number,
-                _client(item),
-            )
-            if (
-                item.key is not None
-                and item.key not in earlier
-                and first_in_batch.get(item.key) is item
-            ):
-                to_keep[item.key] = StoredReply(item.request_hash, reply)
-        for item in items:  # the same request twice in one batch: the same reply twice
-            if isinstance(item.result, _Item) and item.result.decision is not None:
-                twin_decision = item.result.decision
-                item.decision = Decision(
-                    REDELIVERED,
-                    twin_decision.reply,
-                    item.delivery.reply_to,
-                    twin_decision.key,
-                    twin_decision.client_id,
+            if before is not None and before.request_hash == item.request_hash:
+                plans.append(_Replay(before))
+            elif before is None and twin is not None and twin.request_hash == item.request_hash:
+                plans.append(_TwinOf(twin))
+            elif before is not None or twin is not None:
+                plans.append(
+                    _Reply(FaultView(Fault.INVALID_REQUEST, "message id already used"), False)
                 )
-        return to_keep
+            else:
+                if key is not None:
+                    first_in_batch[key] = item
+                if item.assessment.fault is not None:
+                    plans.append(_Reply(item.assessment.fault, True))
+                else:
+                    to_answer.append(len(plans))
+                    plans.append(None)  # answered below, all together
+        if to_answer:
+            results = await self._kind.answer(
+                uow, [(items[i].assessment, items[i].delivery.topic) for i in to_answer]
+            )
+            for index, result in zip(to_answer, results, strict=True):
+                plans[index] = _Reply(result, True)
+        settled = [plan for plan in plans if plan is not None]
+        assert len(settled) == len(items), "every request is settled"
+        return settled
 
-    def _unavailable(self, item: _Item, refused: bool) -> Decision:
-        if refused:
-            return Decision(REPLY_TOPIC_REFUSED, client_id=_client(item), audit_written=False)
-        header = item.assessment.header
-        reply = self._kind.encode(
-            header, item.request_hash, FaultView(Fault.TEMPORARILY_UNAVAILABLE)
-        )
+    def _decision(self, item: _Item[Req, Res], outcome: str, reply: bytes) -> Decision:
         return Decision(
-            Fault.TEMPORARILY_UNAVAILABLE.value,
+            outcome,
             reply,
             item.delivery.reply_to,
             item.assessment.registration_number,
-            _client(item),
-            False,
+            item.client_id,
+        )
+
+    def _unavailable(self, item: _Item[Req, Res], refused: bool) -> Decision:
+        if refused:
+            return Decision(REPLY_TOPIC_REFUSED, client_id=item.client_id, audit_written=False)
+        reply = self._kind.encode(
+            item.assessment.header, item.request_hash, FaultView(Fault.TEMPORARILY_UNAVAILABLE)
+        )
+        return dataclasses.replace(
+            self._decision(item, Fault.TEMPORARILY_UNAVAILABLE.value, reply), audit_written=False
         )
 
     def _entry(
-        self, item: _Item, outcome: str, received_at: datetime, reply: bytes | None
+        self, item: _Item[Req, Res], outcome: str, received_at: datetime, reply: bytes | None
     ) -> AuditEntry:
         header, delivery = item.assessment.header, item.delivery
         return AuditEntry(
@@ -275,8 +319,3 @@ class AuditedRequestHandler:
             received_at=received_at,
             replied_at=self._now(),
         )
-
-
-def _client(item: _Item) -> str | None:
-    header = item.assessment.header
-    return header.client_id if header else None

@@ -160,9 +160,7 @@ class DmsIngestion:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure to store: try again later
                 self._readiness.fail("database", f"{type(exc).__name__}: {str(exc)[:200]}")
-                log.warning(
-                    "store unavailable, retrying in %.1fs: %s", delay, type(exc).__name__
-                )
+                log.warning("store unavailable, retrying in %.1fs: %s", delay, type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._backoff.max_s)
             else:

@@ -38,7 +38,6 @@ _OPERATION = {
 }
 
 
-
 class PartnerRequests:
     """The RequestKind of the partners' request topics."""
 
@@ -61,7 +60,7 @@ class PartnerRequests:
     ) -> bytes:
         return self._codec.encode_reply(header, request_hash, result)
 
-    def assess(self, raw: bytes, request_topic: str) -> Assessment:
+    def assess(self, raw: bytes, request_topic: str) -> Assessment[PartnerRequest]:
         partner = self._partners[request_topic]
         try:
             request = self._codec.decode_request(raw)
@@ -79,15 +78,16 @@ class PartnerRequests:
         return Assessment(header, request, None, number)
 
     async def answer(
-        self, uow: UnitOfWork, requests: Sequence[tuple[Assessment, str]]
+        self, uow: UnitOfWork, requests: Sequence[tuple[Assessment[PartnerRequest], str]]
     ) -> list[PartnerResult]:
         return [await self._answer_one(uow, a, topic) for a, topic in requests]
 
     async def _answer_one(
-        self, uow: UnitOfWork, assessment: Assessment, request_topic: str
+        self, uow: UnitOfWork, assessment: Assessment[PartnerRequest], request_topic: str
     ) -> PartnerResult:
         partner = self._partners[request_topic]
         request = assessment.request
+        assert request is not None, "only requests assessed without a fault are answered"
         if isinstance(request, OutcomeReport):
             return await self._record_outcome(uow, partner, request)
         items = (

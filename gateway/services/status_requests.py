@@ -22,6 +22,7 @@ from gateway.domain.requests import (
     FaultView,
     RegistrationNumberPolicy,
     RequestHeader,
+    StatusRequest,
     StatusView,
 )
 from gateway.services.audited_requests import Assessment
@@ -62,7 +63,7 @@ class StatusRequests:
     ) -> bytes:
         return self._codec.encode_reply(header, request_hash, result)
 
-    def assess(self, raw: bytes, request_topic: str) -> Assessment:
+    def assess(self, raw: bytes, request_topic: str) -> Assessment[StatusRequest]:
         channel = self._channels[request_topic]
         try:
             request = self._codec.decode_request(raw)
@@ -72,7 +73,7 @@ class StatusRequests:
         end_user = self._hasher(header.user_id) if header.user_id else None
         as_sent = (request.registration_number or "").strip()[:64] or None
 
-        def refuse(code: Fault) -> Assessment:
+        def refuse(code: Fault) -> Assessment[StatusRequest]:
             return Assessment(header, None, FaultView(code), as_sent, end_user)
 
         if header.client_id not in channel.allowed_clients or not header_fits_role(
@@ -88,7 +89,7 @@ class StatusRequests:
         return Assessment(header, request, None, checked, end_user)
 
     async def answer(
-        self, uow: UnitOfWork, requests: Sequence[tuple[Assessment, str]]
+        self, uow: UnitOfWork, requests: Sequence[tuple[Assessment[StatusRequest], str]]
     ) -> list[StatusView | FaultView]:
         numbers = {a.registration_number for a, _ in requests if a.registration_number}
         found = await uow.letters.with_histories(numbers)

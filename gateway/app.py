@@ -17,7 +17,6 @@ from consumers.requests import subscribe_requests
 from gateway.clock import utc_now
 from gateway.domain.partners import Operation
 from gateway.domain.rate_limit import RateLimiter
-from gateway.domain.requests import RegistrationNumberPolicy
 from gateway.kafka import ensure_topics, faststream_security, kafka_connection
 from gateway.ops.endpoints import build_operations
 from gateway.partner_registry import load_partners
@@ -80,7 +79,7 @@ class Gateway:
             StatusRequests(
                 channels=channels,
                 codec=self.status_codec,
-                numbers=RegistrationNumberPolicy(settings.registration_number_pattern),
+                numbers=settings.registration_number_pattern,
                 hasher=self.hasher,
                 limits=RateLimits(
                     per_user=RateLimiter(
@@ -169,7 +168,7 @@ class Gateway:
                 PartnerRequests(
                     {p.request_topic: p for p in self.partners},
                     self.partner_codec,
-                    RegistrationNumberPolicy(settings.registration_number_pattern),
+                    settings.registration_number_pattern,
                     settings.partner_batch_max_items,
                     utc_now,
                 ),

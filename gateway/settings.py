@@ -5,6 +5,7 @@ Secrets are SecretStr so they never show in logs, reprs or tracebacks.
 
 from __future__ import annotations
 
+import re
 import ssl
 from enum import StrEnum
 from functools import cached_property
@@ -16,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.domain.access import RequestChannel, Role
 from gateway.domain.identity import IdentifierHasher
+from gateway.domain.registration import DEFAULT_PATTERN
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,7 +87,11 @@ class Settings(BaseSettings):
         description="Comma-separated client ids allowed on the e-gov topic",
     )
     callcenter_client_ids: str = "AZ/DGK/call-center"
-    registration_number_pattern: str = r"[A-Z]{2,5}-[0-9]{4}-[0-9]{4,8}"
+    registration_number_pattern: re.Pattern[str] = Field(
+        default=DEFAULT_PATTERN,
+        description="Format of a registration number after trimming and upper-casing; "
+        "for DMS events and requests alike",
+    )
     rate_limit_per_user_per_minute: int = 30
     rate_limit_per_client_per_second: int = 500
     partners_file: Path | None = Field(

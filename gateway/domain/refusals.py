@@ -24,6 +24,7 @@ class DecodeFault(enum.StrEnum):
     UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"  # our namespace family, a version not served
     UNKNOWN_MESSAGE_TYPE = "UNKNOWN_MESSAGE_TYPE"  # right namespace, unexpected root element
     SCHEMA_INVALID = "SCHEMA_INVALID"  # well-formed but not valid against the XSD
+    MALFORMED_REGISTRATION_NUMBER = "MALFORMED_REGISTRATION_NUMBER"  # valid, outside the pattern
 
 
 def shorten(text: str, limit: int = DETAIL_MAX_CHARS) -> str:

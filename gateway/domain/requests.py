@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -78,18 +77,3 @@ class FaultView:
     @property
     def message(self) -> str:
         return FAULT_MESSAGES[self.code]
-
-
-class RegistrationNumberPolicy:
-    """Normalises (trim, upper-case) and checks a registration number (regulation 3.3.1)."""
-
-    def __init__(self, pattern: str) -> None:
-        self._pattern = re.compile(pattern)
-
-    def check(self, raw: str | None) -> str | FaultView:
-        number = (raw or "").strip().upper()
-        if not number:
-            return FaultView(Fault.MISSING_REGISTRATION_NUMBER)
-        if not self._pattern.fullmatch(number):
-            return FaultView(Fault.MALFORMED_REGISTRATION_NUMBER)
-        return number

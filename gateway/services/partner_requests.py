@@ -8,6 +8,7 @@ topic, redelivery, audit) is in audited_requests.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
@@ -27,7 +28,8 @@ from gateway.domain.partners import (
     partner_may_see,
 )
 from gateway.domain.refusals import DecodeError
-from gateway.domain.requests import Fault, FaultView, RegistrationNumberPolicy, RequestHeader
+from gateway.domain.registration import RegistrationNumber
+from gateway.domain.requests import Fault, FaultView, RequestHeader
 from gateway.services.audited_requests import Assessment
 from gateway.services.ports import PartnerCodec, UnitOfWork
 
@@ -45,7 +47,7 @@ class PartnerRequests:
         self,
         partners: Mapping[str, Partner],  # by request topic
         codec: PartnerCodec,
-        numbers: RegistrationNumberPolicy,
+        numbers: re.Pattern[str],  # GATEWAY_REGISTRATION_NUMBER_PATTERN
         batch_max_items: int,
         now: Callable[[], datetime],
     ) -> None:
@@ -103,11 +105,15 @@ class PartnerRequests:
     async def _look_up(
         self, uow: UnitOfWork, partner: Partner, items: tuple[BatchItem, ...]
     ) -> tuple[ItemResult, ...]:
-        numbers: dict[str, str | FaultView] = {}
+        numbers: dict[str, RegistrationNumber | Fault] = {}
         for item in items:
             if item.ref.registration_number is not None:
-                numbers[item.item_id] = self._numbers.check(item.ref.registration_number)
-        by_number = await uow.letters.get_many({n for n in numbers.values() if isinstance(n, str)})
+                numbers[item.item_id] = RegistrationNumber.parse(
+                    item.ref.registration_number, self._numbers
+                )
+        by_number = await uow.letters.get_many(
+            {n for n in numbers.values() if isinstance(n, RegistrationNumber)}
+        )
         references = {i.ref.sender_reference for i in items if i.ref.sender_reference}
         by_reference = (
             await uow.partners.letters_by_sender_reference(partner.code, references)
@@ -117,8 +123,8 @@ class PartnerRequests:
         results = []
         for item in items:
             checked = numbers.get(item.item_id)
-            if isinstance(checked, FaultView):
-                results.append(ItemResult(item.item_id, checked))
+            if isinstance(checked, Fault):
+                results.append(ItemResult(item.item_id, FaultView(checked)))
                 continue
             letter = (
                 by_number.get(checked)
@@ -151,9 +157,9 @@ class PartnerRequests:
     async def _record_outcome(
         self, uow: UnitOfWork, partner: Partner, report: OutcomeReport
     ) -> OutcomeAccepted | FaultView:
-        checked = self._numbers.check(report.registration_number)
-        if isinstance(checked, FaultView):
-            return checked
+        checked = RegistrationNumber.parse(report.registration_number, self._numbers)
+        if isinstance(checked, Fault):
+            return FaultView(checked)
         letter = (await uow.letters.get_many([checked])).get(checked)
         forwarded_to = letter.forwarded_to.code if letter and letter.forwarded_to else None
         if letter is None or forwarded_to != partner.code:  # only letters we sent them

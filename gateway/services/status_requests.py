@@ -8,6 +8,7 @@ audit) is in audited_requests.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,10 +18,10 @@ from gateway.domain.identity import IdentifierHasher
 from gateway.domain.letters import HistoryEntry, Letter
 from gateway.domain.rate_limit import RateLimiter
 from gateway.domain.refusals import DecodeError
+from gateway.domain.registration import RegistrationNumber
 from gateway.domain.requests import (
     Fault,
     FaultView,
-    RegistrationNumberPolicy,
     RequestHeader,
     StatusRequest,
     StatusView,
@@ -45,7 +46,7 @@ class StatusRequests:
         self,
         channels: Mapping[str, RequestChannel],  # by request topic
         codec: StatusCodec,
-        numbers: RegistrationNumberPolicy,
+        numbers: re.Pattern[str],  # GATEWAY_REGISTRATION_NUMBER_PATTERN
         hasher: IdentifierHasher,
         limits: RateLimits,
         now: Callable[[], datetime],
@@ -83,10 +84,10 @@ class StatusRequests:
         requester = end_user or f"operator:{header.operator_id}"
         if not self._limits.allow(header.client_id, requester, self._monotonic()):
             return refuse(Fault.RATE_LIMITED)
-        checked = self._numbers.check(request.registration_number)
-        if isinstance(checked, FaultView):
-            return Assessment(header, None, checked, as_sent, end_user)
-        return Assessment(header, request, None, checked, end_user)
+        number = RegistrationNumber.parse(request.registration_number, self._numbers)
+        if isinstance(number, Fault):
+            return refuse(number)
+        return Assessment(header, request, None, number, end_user)
 
     async def answer(
         self, uow: UnitOfWork, requests: Sequence[tuple[Assessment[StatusRequest], str]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -24,6 +25,7 @@ from gateway.domain.letters import (
     StatusChanged,
 )
 from gateway.domain.refusals import DecodeError, DecodeFault
+from gateway.domain.registration import DEFAULT_PATTERN, RegistrationNumber
 from gateway.xmlcodec._schema import (
     SchemaGate,
     children,
@@ -60,17 +62,24 @@ class DmsXmlCodec:
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_depth: int = DEFAULT_MAX_DEPTH,
+        registration_numbers: re.Pattern[str] = DEFAULT_PATTERN,
     ) -> None:
-        """`schemas`: the XSD file or the schemas root directory (default: repo's schemas/)."""
+        """`schemas`: the XSD file or the schemas root directory (default: repo's schemas/).
+        `registration_numbers`: the pattern a number must match (after trimming, upper-casing);
+        the XSD allows any token, so the gateway's one rule is applied here."""
         self.gate = SchemaGate(
             resolve_xsd(schemas, DMS_XSD), DMS_NAMESPACE, max_bytes=max_bytes, max_depth=max_depth
         )
         self._n = len(DMS_NAMESPACE) + 2
+        self._numbers = registration_numbers
 
     # ---- decode --------------------------------------------------------------------
 
     def decode(self, raw: bytes) -> DmsEvent:
-        """One event from untrusted bytes, or DecodeError (its code is the dead-letter reason)."""
+        """One event from untrusted bytes, or DecodeError (its code is the dead-letter reason).
+
+        The registration number is normalised (trimmed, upper case); one outside the pattern is
+        MALFORMED_REGISTRATION_NUMBER: stored, it could never be found by a request."""
         gate = self.gate
         root = gate.parse(raw)
         kind = gate.message_type(root, MESSAGE_TYPES)
@@ -85,7 +94,7 @@ class DmsXmlCodec:
         el = children(root, n)
         common: dict[str, Any] = {
             "event_id": UUID(token(el["eventId"])),
-            "registration_number": token(el["registrationNumber"]),
+            "registration_number": self._registration_number(kind, el["registrationNumber"]),
             "sequence": int(token(el["sequence"])),
             "occurred_at": read_timestamp(el["occurredAt"]),
         }
@@ -144,6 +153,17 @@ class DmsXmlCodec:
             outcome=_CONCLUSIONS[kind],
             answer_date=read_date(el["answerDate"]),
             outgoing_reference=token(el["outgoingReference"]),
+        )
+
+    def _registration_number(self, kind: str, el: etree._Element) -> RegistrationNumber:
+        as_sent = token(el)
+        number = RegistrationNumber.parse(as_sent, self._numbers)
+        if isinstance(number, RegistrationNumber):
+            return number
+        raise DecodeError(
+            DecodeFault.MALFORMED_REGISTRATION_NUMBER,
+            f"{as_sent!r} does not match {self._numbers.pattern}",
+            path=f"/{kind}/registrationNumber",
         )
 
     # ---- encode --------------------------------------------------------------------

@@ -97,7 +97,7 @@ class EgovXmlCodec:
         """A request from untrusted bytes, or DecodeError (with `.header` when readable).
 
         The registration number is returned as sent (None when the element is absent):
-        blank and malformed numbers are the gateway's RegistrationNumberPolicy's business.
+        blank and malformed numbers are the business of RegistrationNumber.parse.
         """
         header, parts = self._header.open_request(raw)
         body = children(parts["body"], self._n)

@@ -1,10 +1,13 @@
-"""Build both codecs from settings, turning any failure to load the XSDs into one error that the
-command line reports on /health/ready instead of dying before anyone can ask why."""
+"""The one codec factory: the service and every command build their codecs here, from settings
+(schemas directory, size limits, registration number pattern). A failure to load the XSDs
+becomes one error that the command line reports on /health/ready instead of dying before
+anyone can ask why."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
+from gateway.settings import Settings
 from gateway.xmlcodec.dms import DmsXmlCodec
 from gateway.xmlcodec.egov import EgovXmlCodec
 from gateway.xmlcodec.partner import PartnerXmlCodec
@@ -20,16 +23,22 @@ class Codecs(NamedTuple):
     partner: PartnerXmlCodec
 
 
-def load_codecs(settings: Any) -> Codecs:
-    limits = {"max_bytes": settings.xml_max_bytes, "max_depth": settings.xml_max_depth}
+def load_codecs(settings: Settings) -> Codecs:
+    schemas = settings.schemas_dir
+    max_bytes, max_depth = settings.xml_max_bytes, settings.xml_max_depth
     try:
         return Codecs(
-            DmsXmlCodec(settings.schemas_dir, **limits),
-            EgovXmlCodec(settings.schemas_dir, **limits),
-            PartnerXmlCodec(settings.schemas_dir, **limits),
+            DmsXmlCodec(
+                schemas,
+                max_bytes=max_bytes,
+                max_depth=max_depth,
+                registration_numbers=settings.registration_number_pattern,
+            ),
+            EgovXmlCodec(schemas, max_bytes=max_bytes, max_depth=max_depth),
+            PartnerXmlCodec(schemas, max_bytes=max_bytes, max_depth=max_depth),
         )
     except Exception as exc:  # noqa: BLE001 - OSError, lxml and xmlschema parse errors alike
-        where = settings.schemas_dir or "the default schemas/ directory"
+        where = schemas or "the default schemas/ directory"
         raise SchemasUnavailable(
             f"XSDs failed to load from {where}: {type(exc).__name__}: {str(exc)[:300]}"
         ) from exc

@@ -97,7 +97,7 @@ class PartnerXmlCodec:
         """A request from untrusted bytes, or DecodeError (with `.header` when readable).
 
         Registration numbers are returned as sent: blank and malformed numbers are the
-        gateway's RegistrationNumberPolicy's business (per item, in a batch). The number of
+        business of RegistrationNumber.parse (per item, in a batch). The number of
         batch items is only capped by the schema (1000); the gateway applies its own limit.
         """
         header, el = self._header.open_request(raw)

@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.domain.rate_limit import RateLimiter
-from gateway.domain.requests import RegistrationNumberPolicy
 from gateway.services.audited_requests import (
     REPLY_TOPIC_REFUSED,
     AuditedRequestHandler,
@@ -95,7 +94,7 @@ def _handler() -> AuditedRequestHandler:
     service = StatusRequests(
         channels=SETTINGS.request_channels(),
         codec=STATUS_CODEC,
-        numbers=RegistrationNumberPolicy(SETTINGS.registration_number_pattern),
+        numbers=SETTINGS.registration_number_pattern,
         hasher=hasher,
         limits=RateLimits(RateLimiter(1000.0, burst=1000), RateLimiter(1000.0, burst=1000)),
         now=now,

@@ -11,7 +11,7 @@ import pytest
 from gateway.domain.access import RequestChannel, Role
 from gateway.domain.identity import IdentifierHasher
 from gateway.domain.rate_limit import RateLimiter
-from gateway.domain.requests import Fault, RegistrationNumberPolicy
+from gateway.domain.requests import Fault
 from gateway.services.audited_requests import AuditedRequestHandler, Delivery
 from gateway.services.ingestion import ingest_events
 from gateway.services.status_requests import RateLimits, StatusRequests
@@ -39,7 +39,7 @@ def build(store: FakeStore, per_user_per_minute: int = 600, uow=None) -> Audited
     kind = StatusRequests(
         {c.request_topic: c for c in (EGOV, CALLS)},
         codec,
-        RegistrationNumberPolicy(Settings().registration_number_pattern),
+        Settings().registration_number_pattern,
         hasher,
         RateLimits(
             RateLimiter(per_user_per_minute / 60, max(1, per_user_per_minute / 6)),

@@ -4,6 +4,7 @@ reports and status-change notifications."""
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -24,7 +25,7 @@ from gateway.domain.partners import (
     PartnerOutcome,
     StatusQuery,
 )
-from gateway.domain.requests import Fault, FaultView, RegistrationNumberPolicy, RequestHeader
+from gateway.domain.requests import Fault, FaultView, RequestHeader
 from gateway.services.audited_requests import AuditedRequestHandler, Delivery
 from gateway.services.ingestion import ingest_events
 from gateway.services.partner_requests import PartnerRequests
@@ -79,7 +80,7 @@ def world():
     service = PartnerRequests(
         {A.request_topic: A, B.request_topic: B},
         codec,
-        RegistrationNumberPolicy(r"[A-Z]{2,5}-[0-9]{4}-[0-9]{4,8}"),
+        re.compile(r"[A-Z]{2,5}-[0-9]{4}-[0-9]{4,8}"),
         3,
         lambda: NOW,
     )

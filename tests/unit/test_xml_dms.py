@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from uuid import UUID
@@ -25,7 +26,10 @@ from gateway.domain.letters import (
     Status,
     StatusChanged,
 )
+from gateway.domain.registration import DEFAULT_PATTERN
+from gateway.settings import Settings
 from gateway.xmlcodec import DecodeError, DecodeFault, DmsXmlCodec, parse_untrusted
+from gateway.xmlcodec.loading import load_codecs
 
 DMS = Path(__file__).resolve().parents[2] / "schemas" / "dms" / "v1"
 EXAMPLES = sorted((DMS / "examples").glob("*.xml"))
@@ -111,6 +115,38 @@ def test_tokens_are_collapsed_like_the_validators_do(codec: DmsXmlCodec) -> None
     assert event.executor.full_name == "Hüseynova Aynur Elxan qızı"
 
 
+# ---- registration numbers: the gateway's one rule (gateway.domain.registration) ------
+
+
+def _status_changed_with(number: bytes) -> bytes:
+    raw = (DMS / "examples" / "status-changed.xml").read_bytes()
+    return raw.replace(b"DGK-2026-004127", number)
+
+
+@pytest.mark.parametrize("sent", [b"dgk-2026-004127", b"  Dgk-2026-004127\n", b"DGK-2026-004127"])
+def test_a_number_is_stored_as_a_request_looks_it_up(codec: DmsXmlCodec, sent: bytes) -> None:
+    assert codec.decode(_status_changed_with(sent)).registration_number == "DGK-2026-004127"
+
+
+@pytest.mark.parametrize("sent", [b"4127/2026", b"DGK-2026-12", b"DGK 2026 004127"])
+def test_a_number_outside_the_pattern_is_refused_with_its_own_reason(
+    codec: DmsXmlCodec, sent: bytes
+) -> None:
+    with pytest.raises(DecodeError) as caught:
+        codec.decode(_status_changed_with(sent))
+    assert caught.value.code is DecodeFault.MALFORMED_REGISTRATION_NUMBER
+    assert caught.value.path == "/StatusChanged/registrationNumber"
+    assert sent.decode() in caught.value.detail
+
+
+def test_the_codec_factory_gives_the_dms_codec_the_configured_pattern() -> None:
+    dms = load_codecs(Settings(registration_number_pattern=r"[0-9]{4}/[0-9]{4}")).dms
+    assert dms.decode(_status_changed_with(b"4127/2026")).registration_number == "4127/2026"
+    with pytest.raises(DecodeError) as caught:
+        dms.decode(_status_changed_with(b"DGK-2026-004127"))
+    assert caught.value.code is DecodeFault.MALFORMED_REGISTRATION_NUMBER
+
+
 def test_encode_refuses_what_the_schema_refuses(codec: DmsXmlCodec) -> None:
     base = dict(
         event_id=UUID(int=1),
@@ -163,7 +199,7 @@ _timestamps = st.datetimes(
 _dates = st.dates(min_value=date(1990, 1, 1), max_value=date(2100, 1, 1))
 _common = dict(
     event_id=st.uuids(),
-    registration_number=_token.filter(lambda s: len(s) <= 64),
+    registration_number=st.from_regex(DEFAULT_PATTERN, fullmatch=True),
     sequence=st.integers(min_value=1, max_value=2**63 - 1),
     occurred_at=_timestamps,
 )
@@ -226,3 +262,12 @@ _events = st.one_of(
 @given(event=_events)
 def test_any_event_round_trips(codec: DmsXmlCodec, event) -> None:
     assert codec.decode(codec.encode(event)) == event
+
+
+@settings(max_examples=100, deadline=None)
+@given(event=_events)
+def test_any_event_sent_with_a_lower_case_number_decodes_upper_case(
+    codec: DmsXmlCodec, event
+) -> None:
+    sent = replace(event, registration_number=event.registration_number.lower())
+    assert codec.decode(codec.encode(sent)) == event

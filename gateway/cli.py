@@ -7,11 +7,13 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from gateway.settings import PROJECT_ROOT, Settings
 from gateway.telemetry.logs import configure_logging
+from gateway.xmlcodec.loading import SchemasUnavailable
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -76,6 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
     configure_logging(getattr(args, "log_level", "WARNING" if args.command == "ask" else "INFO"))
+    try:
+        return _dispatch(settings, args)
+    except SchemasUnavailable as exc:  # ask, simulate-dms, rebuild; `run` serves /health instead
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "run":
         return asyncio.run(_run(settings))
     if args.command == "ask":
@@ -140,7 +150,6 @@ async def _serve_until(stop: asyncio.Event, settings: Settings) -> int:
     finish (or abandon it uncommitted) and return within GATEWAY_SHUTDOWN_TIMEOUT_S.
     If the XSDs cannot be loaded, serve only /health (not ready, saying why) until stopped."""
     from gateway.app import Gateway
-    from gateway.xmlcodec.loading import SchemasUnavailable
 
     try:
         gateway = Gateway(settings)

@@ -118,9 +118,9 @@ def build_request(
 
 async def ask_and_print(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.kafka import kafka_connection
-    from gateway.xmlcodec.egov import EgovXmlCodec
+    from gateway.xmlcodec.loading import load_codecs
 
-    codec = EgovXmlCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
+    codec = load_codecs(settings).status
     request = build_request(
         settings,
         args.registration_number,

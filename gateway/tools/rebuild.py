@@ -23,7 +23,7 @@ from gateway.settings import Settings
 from gateway.store.migrate import upgrade_to_head
 from gateway.store.sql import SqlUnitOfWork, create_engine
 from gateway.store.tables import letters, processed_events
-from gateway.xmlcodec.dms import DmsXmlCodec
+from gateway.xmlcodec.loading import load_codecs
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class StoreNotEmpty(RuntimeError):
 
 
 async def rebuild_store(settings: Settings, database_url: str) -> RebuildResult:
+    codec = load_codecs(settings).dms
     engine = create_engine(database_url)
     try:
         await upgrade_to_head(engine)
@@ -45,7 +46,6 @@ async def rebuild_store(settings: Settings, database_url: str) -> RebuildResult:
             for table in (letters, processed_events):
                 if await connection.scalar(select(func.count()).select_from(table)):
                     raise StoreNotEmpty(f"{table.name} is not empty; rebuild needs an empty store")
-        codec = DmsXmlCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
         hasher = settings.identifier_hasher()
         records = applied = poison = 0
         async for batch in _replay(settings):

@@ -148,9 +148,9 @@ async def simulate(settings: Settings, letters: int, seed: int, disorder: float)
     from aiokafka import AIOKafkaProducer
 
     from gateway.kafka import kafka_connection
-    from gateway.xmlcodec.dms import DmsXmlCodec
+    from gateway.xmlcodec.loading import load_codecs
 
-    codec = DmsXmlCodec(max_bytes=settings.xml_max_bytes, max_depth=settings.xml_max_depth)
+    codec = load_codecs(settings).dms
     producer = AIOKafkaProducer(**kafka_connection(settings), linger_ms=20, acks="all")
     await producer.start()
     sent = 0

@@ -20,6 +20,7 @@ from gateway.ops.http import Handler, OpsHttpServer, Response
 from gateway.ops.probes import Probes
 from gateway.reports.control import control_report
 from gateway.reports.periods import PeriodError, period_from
+from gateway.settings import Settings
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.readiness import Readiness
 
@@ -96,7 +97,7 @@ class Operations:
 
 
 def build_operations(
-    settings: Any,
+    settings: Settings,
     readiness: Readiness,
     metrics: Metrics,
     engine: AsyncEngine | None,
@@ -122,7 +123,9 @@ def build_operations(
     return Operations(server, probes)
 
 
-async def serve_unready(settings: Any, problems: Mapping[str, str], stop: asyncio.Event) -> None:
+async def serve_unready(
+    settings: Settings, problems: Mapping[str, str], stop: asyncio.Event
+) -> None:
     """Only the HTTP endpoints, permanently not ready with `problems`, until `stop` is set:
     used when the gateway cannot be built (the XSDs failed to load), so the reason is visible
     on /health/ready rather than only in a crash loop's last log line."""

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.reports.periods import Period
 from gateway.reports.render import render_csv, render_table
+from gateway.settings import Settings
 from gateway.store.reports import ReportData, report_data
 
 NO_DEPARTMENT = "(unassigned)"
@@ -144,7 +145,7 @@ async def control_report(
     return build_report(data, period, as_of, roles)
 
 
-async def run_report(settings: Any, period: Period, csv_path: str | None, today: date) -> int:
+async def run_report(settings: Settings, period: Period, csv_path: str | None, today: date) -> int:
     """`python -m gateway report`: read the store, print the table, optionally write CSV."""
 
     from gateway.store.sql import create_engine

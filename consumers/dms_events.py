@@ -10,9 +10,12 @@ from collections.abc import Sequence
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
 
 from consumers.raw import the_message
 from gateway.services.ingestion import DmsIngestion
+from gateway.telemetry.tracing import links_to
 
 log = logging.getLogger(__name__)
 REDELIVERY_DELAY_S = 1.0
@@ -25,7 +28,11 @@ def subscribe_dms_events(
     group_id: str,
     max_records: int,
     ingestion: DmsIngestion,
+    tracer: Tracer | None = None,
 ) -> None:
+    tracer = tracer or trace.NoOpTracer()
+    traced = not isinstance(tracer, trace.NoOpTracer)  # 2,000 records a poll: skip the links
+
     @broker.subscriber(
         *topics,
         group_id=group_id,
@@ -39,8 +46,14 @@ def subscribe_dms_events(
         description="Letter registrations and status events published by the DMS.",
     )
     async def on_dms_events(message: KafkaMessage) -> None:
+        records = message.raw_message
         try:
-            await ingestion.process(message.raw_message)
+            with tracer.start_as_current_span(
+                "dms-events ingest",  # decode, dead-letter, store: children of this span
+                links=links_to([r.headers for r in records]) if traced else None,
+                attributes={"messaging.batch.message_count": len(records)},
+            ):
+                await ingestion.process(records)
         except Exception:
             # Not committed, and FastStream does not rewind by itself (AckPolicy.MANUAL): without
             # this the next batch's commit would skip these records. Rewind, so they come again.

@@ -15,11 +15,14 @@ from aiokafka.structs import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry import trace
+from opentelemetry.trace import Link, Span, SpanKind, StatusCode, Tracer
 
 from consumers.offsets import BackgroundCommits
 from consumers.raw import the_message
-from gateway.services.audited_requests import AuditedRequestHandler, Delivery
+from gateway.services.audited_requests import AuditedRequestHandler, Decision, Delivery
 from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.tracing import context_from, headers_for
 from producers.replies import Reply, ReplyPublisher
 
 log = logging.getLogger(__name__)
@@ -44,10 +47,12 @@ def subscribe_requests(
     publish_retry_s: float,
     max_records: int = 200,
     metrics: Metrics | None = None,
+    tracer: Tracer | None = None,
 ) -> None:
     """Requests are taken in batches (whatever has arrived, up to `max_records`): answered in one
     transaction, their replies published together, then the offsets committed once."""
     commits = BackgroundCommits()
+    tracer = tracer or trace.NoOpTracer()
 
     @broker.subscriber(
         *topics,
@@ -70,39 +75,109 @@ def subscribe_requests(
         deliveries = [
             Delivery(r.topic, _header(r, "reply_to"), _header(r, "correlation_id")) for r in records
         ]
-        decisions = await service.handle_batch(
-            [(r.value or b"", d) for r, d in zip(records, deliveries, strict=True)]
-        )
+        spans = _request_spans(tracer, records)
         try:
-            await replies.publish(
-                [
-                    Reply(d.reply_topic, d.reply, d.key, delivery.correlation_id)
-                    for d, delivery in zip(decisions, deliveries, strict=True)
-                    if d.reply is not None and d.reply_topic is not None
-                ]
-            )
-        except Exception:
-            # Not committed: rewind so the requests come again; their stored replies are replayed.
-            log.warning("reply publish failed; requests will be redelivered", exc_info=True)
-            await message.nack()
-            await asyncio.sleep(publish_retry_s)
-            return
-        commits.answered(message.consumer, records)
-        for delivery, decision in zip(deliveries, decisions, strict=True):
-            log.info(
-                "request %s",
-                decision.outcome,
-                extra={
-                    "topic": delivery.topic,
-                    "correlation_id": delivery.correlation_id,
-                    "message_id": decision.message_id,
-                    "registration_number": decision.key,
-                    "outcome": decision.outcome,
-                },
-            )
+            with tracer.start_as_current_span(
+                f"{title} store",  # assess, answer and audit: one transaction for the batch
+                links=[Link(s.get_span_context()) for s in spans],
+                attributes={"messaging.batch.message_count": len(records)},
+            ):
+                decisions = await service.handle_batch(
+                    [(r.value or b"", d) for r, d in zip(records, deliveries, strict=True)]
+                )
+            if not await _publish_replies(tracer, replies, deliveries, decisions, spans):
+                # Not committed: rewind so the requests come again; their stored replies are
+                # replayed.
+                await message.nack()
+                await asyncio.sleep(publish_retry_s)
+                return
+            commits.answered(message.consumer, records)
+            for delivery, decision, span in zip(deliveries, decisions, spans, strict=True):
+                span.set_attribute("gateway.outcome", decision.outcome)
+                with trace.use_span(span):  # the log line carries the request's trace id
+                    log.info(
+                        "request %s",
+                        decision.outcome,
+                        extra={
+                            "topic": delivery.topic,
+                            "correlation_id": delivery.correlation_id,
+                            "message_id": decision.message_id,
+                            "registration_number": decision.key,
+                            "outcome": decision.outcome,
+                        },
+                    )
+        finally:
+            for span in spans:
+                span.end()
         if metrics is not None:
             elapsed = time.monotonic() - started
             for record, decision in zip(records, decisions, strict=True):
                 metrics.request_handled(record.topic, decision.client_id, decision.outcome, elapsed)
                 if not decision.audit_written:
                     metrics.audit_write_failures.inc()
+
+
+def _request_spans(tracer: Tracer, records: Sequence[ConsumerRecord]) -> list[Span]:
+    """One span per request, the child of the caller's span when its record carries a
+    traceparent, linked to FastStream's span for the whole poll (the current one)."""
+    poll = trace.get_current_span().get_span_context()
+    return [
+        tracer.start_span(
+            f"{r.topic} process",
+            context_from(r.headers),
+            kind=SpanKind.CONSUMER,
+            links=[Link(poll)] if poll.is_valid else None,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": r.topic,
+                "messaging.destination.partition.id": str(r.partition),
+                "messaging.kafka.offset": r.offset,
+            },
+        )
+        for r in records
+    ]
+
+
+async def _publish_replies(
+    tracer: Tracer,
+    replies: ReplyPublisher,
+    deliveries: Sequence[Delivery],
+    decisions: Sequence[Decision],
+    spans: Sequence[Span],
+) -> bool:
+    """Each reply gets a publish span, the child of its request's span, named in its headers."""
+    outgoing, publishing = [], []
+    for decision, delivery, span in zip(decisions, deliveries, spans, strict=True):
+        if decision.reply is None or decision.reply_topic is None:
+            continue
+        publish = tracer.start_span(
+            f"{decision.reply_topic} publish",
+            trace.set_span_in_context(span),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": decision.reply_topic,
+            },
+        )
+        publishing.append(publish)
+        outgoing.append(
+            Reply(
+                decision.reply_topic,
+                decision.reply,
+                decision.key,
+                delivery.correlation_id,
+                headers_for(publish),
+            )
+        )
+    try:
+        await replies.publish(outgoing)
+    except Exception as exc:
+        log.warning("reply publish failed; requests will be redelivered", exc_info=True)
+        for publish in publishing:
+            publish.record_exception(exc)
+            publish.set_status(StatusCode.ERROR)
+        return False
+    finally:
+        for publish in publishing:
+            publish.end()
+    return True

@@ -11,6 +11,9 @@ import time
 from collections.abc import AsyncIterator
 
 from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from opentelemetry.trace import TracerProvider
 
 from consumers.dms_events import subscribe_dms_events
 from consumers.requests import subscribe_requests
@@ -29,6 +32,8 @@ from gateway.store.migrate import upgrade_to_head
 from gateway.store.sql import SqlUnitOfWork, create_engine
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.readiness import Readiness
+from gateway.telemetry.tracing import TRACER_NAME, shutdown_tracing, tracer_provider
+from gateway.tools.asyncapi import declare_outbound, specification
 from gateway.xmlcodec.loading import load_codecs
 from producers.acceptance_notices import AcceptanceNoticeOutbox
 from producers.dead_letters import DeadLetterPublisher
@@ -43,7 +48,8 @@ log = logging.getLogger(__name__)
 class Gateway:
     """Everything the running gateway is made of. Start it, stop it; nothing global."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, tracing: TracerProvider | None = None) -> None:
+        """`tracing`: spans go there instead of to GATEWAY_TRACING_EXPORTER (tests)."""
         self.settings = settings
         self.readiness = Readiness()
         self.readiness.fail("startup", "starting")
@@ -57,6 +63,8 @@ class Gateway:
             | settings.callcenter_clients
             | {p.code for p in self.partners}
         )
+        self.tracing = tracing or tracer_provider(settings.tracing_exporter, settings.otlp_endpoint)
+        self.tracer = self.tracing.get_tracer(TRACER_NAME)
         self.producer = KafkaProducer(kafka_connection(settings))
         self.broker = KafkaBroker(
             settings.bootstrap_servers,
@@ -65,14 +73,21 @@ class Gateway:
             graceful_timeout=settings.shutdown_timeout_s * 0.6,  # in-flight handlers, then cancel
             logger=logging.getLogger("gateway.kafka"),  # our JSON lines, not FastStream's format
             apply_types=False,  # handlers take the message from their decoder: consumers/raw.py
+            middlewares=(
+                KafkaTelemetryMiddleware(tracer_provider=self.tracing),
+                KafkaPrometheusMiddleware(registry=self.metrics.registry),
+            ),
         )
+        declare_outbound(self.broker, settings)  # for the AsyncAPI document: we send them
         self.notices = OutboxRelay(
             self.producer,
             AcceptanceNoticeOutbox(
                 settings.topic_acceptance_notices, self.status_codec.encode_notice
             ),
-            self.unit_of_work,
+            self.relay_unit_of_work,
             utc_now,
+            metrics=self.metrics,
+            tracer=self.tracer,
         )
         channels = settings.request_channels()  # keyed by request topic
         self.status_service = AuditedRequestHandler(
@@ -107,6 +122,7 @@ class Gateway:
             replies=ReplyPublisher(self.producer),
             publish_retry_s=settings.retry_backoff_initial_s,
             metrics=self.metrics,
+            tracer=self.tracer,
         )
         self._wire_partners(settings)
         self.ingestion = DmsIngestion(
@@ -128,6 +144,7 @@ class Gateway:
             group_id=settings.group("dms"),
             max_records=settings.ingest_batch_max_records,
             ingestion=self.ingestion,
+            tracer=self.tracer,
         )
         self.operations = build_operations(
             settings,
@@ -140,6 +157,7 @@ class Gateway:
                 settings.group("dms"): settings.dms_topics,
                 settings.group("requests"): tuple(channels),
             },
+            asyncapi=specification(self.broker),
         )
         self._background: list[asyncio.Task[None]] = []
 
@@ -153,8 +171,10 @@ class Gateway:
             PartnerNotificationOutbox(
                 {p.code: p for p in self.partners}, self.partner_codec.encode_notification
             ),
-            self.unit_of_work,
+            self.relay_unit_of_work,
             utc_now,
+            metrics=self.metrics,
+            tracer=self.tracer,
         )
         if not self.partners:
             return
@@ -178,6 +198,7 @@ class Gateway:
             replies=ReplyPublisher(self.producer),
             publish_retry_s=settings.retry_backoff_initial_s,
             metrics=self.metrics,
+            tracer=self.tracer,
         )
 
     @property
@@ -189,6 +210,10 @@ class Gateway:
         return tuple(dict.fromkeys((*self.settings.all_topics, *partner_topics)))
 
     def unit_of_work(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, self.tracer)
+
+    def relay_unit_of_work(self) -> SqlUnitOfWork:
+        """Untraced: the relays poll every few seconds; their span is only for what they send."""
         return SqlUnitOfWork(self.engine)
 
     async def start(self) -> None:
@@ -225,6 +250,7 @@ class Gateway:
         await self.producer.stop()
         await self.engine.dispose()
         await self.operations.stop()
+        shutdown_tracing(self.tracing)
         log.info("gateway stopped")
 
 

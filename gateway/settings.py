@@ -145,6 +145,15 @@ class Settings(BaseSettings):
         gt=0,
         description="On SIGTERM: finish in-flight work and exit within this many seconds",
     )
+    tracing_exporter: Literal["off", "otlp", "console"] = Field(
+        default="off",
+        description="OpenTelemetry spans: off, otlp (a collector; the otlp extra) or console",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces; unset = the "
+        "exporter's default (OTEL_EXPORTER_OTLP_* variables, else localhost:4318)",
+    )
     schemas_dir: Path | None = Field(
         default=None,
         description="Directory holding the XSDs (dms/, egov/); unset = the source tree's schemas/",

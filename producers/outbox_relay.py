@@ -15,7 +15,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
+
 from gateway.services.ports import UnitOfWork
+from gateway.telemetry.metrics import Metrics
 from producers.kafka_producer import KafkaProducer, Outgoing
 
 log = logging.getLogger(__name__)
@@ -40,24 +44,36 @@ class OutboxRelay(Generic[T]):
         *,
         batch: int = 200,
         idle_poll_s: float = 2.0,
+        metrics: Metrics | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._producer, self._outbox = producer, outbox
         self._uow_factory, self._now = uow_factory, now
         self._batch, self._idle_poll_s = batch, idle_poll_s
         self._wake = asyncio.Event()
+        self._metrics, self._tracer = metrics, tracer or trace.NoOpTracer()
 
     def wake(self) -> None:
         """Called after an ingest queued messages, so they go out without waiting for the poll."""
         self._wake.set()
 
     async def relay_pending(self) -> int:
+        name = self._outbox.name
         async with self._uow_factory() as uow:
             items = await self._outbox.pending(uow, self._batch)
-            # In order: per key, Kafka keeps the order of these sends.
-            await self._producer.send_all([self._outbox.outgoing(item) for item in items])
-            if items:
+            if self._metrics is not None:
+                self._metrics.outbox_pending.labels(name).set(len(items))
+            if not items:
+                return 0
+            with self._tracer.start_as_current_span(
+                f"{name} relay", attributes={"messaging.batch.message_count": len(items)}
+            ):
+                # In order: per key, Kafka keeps the order of these sends.
+                await self._producer.send_all([self._outbox.outgoing(item) for item in items])
                 await self._outbox.mark_published(uow, items, self._now())
                 await uow.commit()
+        if self._metrics is not None:
+            self._metrics.outbox_published.labels(name).inc(len(items))
         return len(items)
 
     async def run_forever(self) -> None:

@@ -1,11 +1,12 @@
-"""Status replies, keyed by registration number and carrying the request's correlation id."""
+"""Status replies, keyed by registration number and carrying the request's correlation id and
+trace context (traceparent naming the reply's span, a child of the request's)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from producers.kafka_producer import KafkaProducer, Outgoing
+from producers.kafka_producer import Headers, KafkaProducer, Outgoing
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,7 @@ class Reply:
     value: bytes
     key: str | None
     correlation_id: str | None
+    trace_headers: Headers = ()
 
 
 class ReplyPublisher:
@@ -28,8 +30,19 @@ class ReplyPublisher:
                     r.topic,
                     r.key.encode() if r.key else None,
                     r.value,
-                    [("correlation_id", r.correlation_id.encode())] if r.correlation_id else [],
+                    [
+                        *(
+                            [("correlation_id", r.correlation_id.encode())]
+                            if r.correlation_id
+                            else []
+                        ),
+                        *r.trace_headers,
+                    ],
                 )
                 for r in replies
             ]
         )
+
+
+def _correlation(correlation_id: str | None) -> list[tuple[str, bytes]]:
+    return [("correlation_id", correlation_id.encode())] if correlation_id else []

@@ -1,78 +1,27 @@
-"""The operations side of one gateway process: the HTTP endpoints (health, metrics, reports) and
-the periodic probes behind readiness. Built and started by the composition root.
-
-    GET /health/live     200 while the process runs (the event loop answers)
-    GET /health/ready    200 {"ready": true, "problems": {}} or 503 with the problems
-    GET /metrics         Prometheus text format
-    GET /reports?period=2026-11 | 2026-Q4 | 2026   or   ?from=2026-11-01&to=2026-11-15
-"""
+"""The operations side of one gateway process: the HTTP app (gateway/ops/asgi.py) served by
+uvicorn, and the periodic probes behind readiness. Built and started by the composition root."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from faststream.specification import AsyncAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp
 
-from gateway.ops.http import Handler, OpsHttpServer, Response
+from gateway.ops.asgi import HttpServer, build_app
 from gateway.ops.probes import Probes
-from gateway.reports.control import control_report
-from gateway.reports.periods import PeriodError, period_from
 from gateway.settings import Settings
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.readiness import Readiness
-
-PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
-
-
-def utc_today() -> date:
-    return datetime.now(UTC).date()
-
-
-def routes(
-    readiness: Readiness,
-    metrics: Metrics,
-    engine: AsyncEngine | None,
-    roles: Mapping[str, str],
-    today: Callable[[], date] = utc_today,
-) -> dict[str, Handler]:
-    async def live(_: Mapping[str, str]) -> Response:
-        return Response.json(200, {"live": True})
-
-    async def ready(_: Mapping[str, str]) -> Response:
-        problems = dict(sorted(readiness.problems.items()))
-        metrics.ready.set(0 if problems else 1)
-        return Response.json(
-            200 if not problems else 503, {"ready": not problems, "problems": problems}
-        )
-
-    async def metrics_text(_: Mapping[str, str]) -> Response:
-        metrics.ready.set(1 if readiness.ready else 0)
-        return Response.text(200, metrics.render(), PROMETHEUS_TEXT)
-
-    async def reports(query: Mapping[str, str]) -> Response:
-        if engine is None:
-            return Response.json(503, {"error": "no store"})
-        try:
-            period = period_from(query.get("period"), query.get("from"), query.get("to"))
-        except PeriodError as exc:
-            return Response.json(400, {"error": str(exc)})
-        return Response.json(200, await control_report(engine, period, today(), roles))
-
-    return {
-        "/health/live": live,
-        "/health/ready": ready,
-        "/metrics": metrics_text,
-        "/reports": reports,
-    }
 
 
 class Operations:
     """HTTP server plus probes; start() before the consumers, stop() after them."""
 
-    def __init__(self, server: OpsHttpServer, probes: Probes | None) -> None:
+    def __init__(self, server: HttpServer, probes: Probes | None) -> None:
         self.server, self.probes = server, probes
         self._task: asyncio.Task[None] | None = None
 
@@ -104,9 +53,15 @@ def build_operations(
     connection: dict[str, Any] | None,
     roles: Mapping[str, str],
     groups: Mapping[str, Sequence[str]] | None = None,
+    *,
+    asyncapi: AsyncAPI | None = None,
+    mounts: Mapping[str, ASGIApp] | None = None,
 ) -> Operations:
-    server = OpsHttpServer(
-        settings.http_host, settings.http_port, routes(readiness, metrics, engine, roles)
+    app = build_app(
+        readiness, metrics, engine=engine, roles=roles, asyncapi=asyncapi, mounts=mounts
+    )
+    server = HttpServer(
+        app, settings.http_host, settings.http_port, drain_s=max(1, int(settings.shutdown_timeout_s * 0.2))
     )
     probes = None
     if engine is not None and connection is not None:

@@ -96,9 +96,7 @@ class Probes:
         except Exception as exc:  # noqa: BLE001 - lag unknown; the broker probe decides
             log.warning("consumer lag probe failed: %s", _reason(exc))
             return
-        self._metrics.consumer_lag.replace(
-            ({"topic": tp.topic, "partition": str(tp.partition)}, float(n)) for tp, n in lag.items()
-        )
+        self._metrics.lag_is((tp.topic, tp.partition, n) for tp, n in lag.items())
         total = sum(lag.values())
         if total > self._max_lag:
             self._readiness.fail(

@@ -124,7 +124,7 @@ class DmsIngestion:
                 )
                 await self._dead_letters.publish(record, error.code, error.detail, error.path)
                 if self._metrics is not None:
-                    self._metrics.dead_letters.inc(reason=str(error.code))
+                    self._metrics.dead_letters.labels(str(error.code)).inc()
         if not events:
             return IngestResult(applied=0, duplicates=0, notices_queued=0)
         result = await self.store(events)

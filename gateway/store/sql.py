@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
+from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 from sqlalchemy import (
     BindParameter,
     Column,
@@ -546,15 +547,27 @@ class SqlPartnerExchange:
 
 
 class SqlUnitOfWork:
-    """One connection and one transaction; rolled back unless commit() was called."""
+    """One connection and one transaction; rolled back unless commit() was called.
+    With a tracer, the transaction is a span (a child of the current one)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, engine: AsyncEngine, tracer: Tracer | None = None) -> None:
+        self._engine, self._tracer = engine, tracer
         self._conn: AsyncConnection | None = None
+        self._span: Span | None = None
 
     async def __aenter__(self) -> Self:
-        self._conn = await self._engine.connect()
-        await self._conn.begin()
+        if self._tracer is not None:
+            self._span = self._tracer.start_span(
+                "store transaction",
+                kind=SpanKind.CLIENT,
+                attributes={"db.system.name": self._engine.dialect.name},
+            )
+        try:
+            self._conn = await self._engine.connect()
+            await self._conn.begin()
+        except BaseException as exc:
+            self._end_span(exc)
+            raise
         self.letters = SqlLetterRepository(self._conn)
         self.notices = SqlNoticeOutbox(self._conn)
         self.journal = SqlRequestJournal(self._conn)
@@ -574,9 +587,19 @@ class SqlUnitOfWork:
         finally:
             await self._conn.close()
             self._conn = None
+            self._end_span(exc)
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             # SQLAlchemy has discarded the pool's connections; the caller may simply retry.
             raise ConnectionLost(str(exc.orig)) from exc
+
+    def _end_span(self, exc: BaseException | None) -> None:
+        if self._span is None:
+            return
+        if exc is not None:
+            self._span.record_exception(exc)
+            self._span.set_status(StatusCode.ERROR)
+        self._span.end()
+        self._span = None
 
     async def commit(self) -> None:
         assert self._conn is not None

@@ -21,6 +21,7 @@ from gateway.clock import utc_now
 from gateway.domain.partners import Operation
 from gateway.domain.rate_limit import RateLimiter
 from gateway.kafka import ensure_topics, faststream_security, kafka_connection
+from gateway.ops.asyncapi import declare_outbound, specification
 from gateway.ops.endpoints import build_operations
 from gateway.partner_registry import load_partners
 from gateway.services.audited_requests import AuditedRequestHandler
@@ -33,7 +34,6 @@ from gateway.store.sql import SqlUnitOfWork, create_engine
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.readiness import Readiness
 from gateway.telemetry.tracing import TRACER_NAME, shutdown_tracing, tracer_provider
-from gateway.tools.asyncapi import declare_outbound, specification
 from gateway.xmlcodec.loading import load_codecs
 from producers.acceptance_notices import AcceptanceNoticeOutbox
 from producers.dead_letters import DeadLetterPublisher

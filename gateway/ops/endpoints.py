@@ -61,7 +61,10 @@ def build_operations(
         readiness, metrics, engine=engine, roles=roles, asyncapi=asyncapi, mounts=mounts
     )
     server = HttpServer(
-        app, settings.http_host, settings.http_port, drain_s=max(1, int(settings.shutdown_timeout_s * 0.2))
+        app,
+        settings.http_host,
+        settings.http_port,
+        drain_s=max(1, int(settings.shutdown_timeout_s * 0.2)),
     )
     probes = None
     if engine is not None and connection is not None:

@@ -4,7 +4,6 @@ the store adapter, the same numbers on GET /reports and from `python -m gateway 
 from __future__ import annotations
 
 import csv
-import json
 import os
 import re
 import subprocess
@@ -17,7 +16,7 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.ops.endpoints import routes
+from gateway.ops.asgi import build_app
 from gateway.reports.control import control_report
 from gateway.reports.periods import parse_period
 from gateway.settings import PROJECT_ROOT
@@ -26,6 +25,7 @@ from gateway.store.sql import create_engine
 from gateway.store.tables import letters, request_audit
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.readiness import Readiness
+from tests.support.http import asgi_client
 
 EGOV, CC = "egov.status.requests.v1", "callcenter.status.requests.v1"
 PORTAL, CALL_CENTER = "AZ/GOV/egov-portal", "AZ/DGK/call-center"
@@ -212,12 +212,15 @@ async def test_mid_period_overdue_is_judged_today_and_ranges_include_both_days(
 
 
 async def test_get_reports_returns_the_same_json(engine: AsyncEngine):
-    handlers = routes(Readiness(), Metrics(), engine, ROLES, today=lambda: date(2027, 1, 10))
-    response = await handlers["/reports"]({"period": "2026-11"})
-    assert response.status == 200
-    expected = await control_report(engine, parse_period("2026-11"), date(2027, 1, 10), ROLES)
-    assert json.loads(response.body) == expected
-    quarter = json.loads((await handlers["/reports"]({"period": "2026-Q4"})).body)
+    app = build_app(
+        Readiness(), Metrics(), engine=engine, roles=ROLES, today=lambda: date(2027, 1, 10)
+    )
+    async with asgi_client(app) as http:
+        response = await http.get("/reports", params={"period": "2026-11"})
+        assert response.status_code == 200
+        expected = await control_report(engine, parse_period("2026-11"), date(2027, 1, 10), ROLES)
+        assert response.json() == expected
+        quarter = (await http.get("/reports", params={"period": "2026-Q4"})).json()
     assert quarter["requests"]["total"] == 9  # Oct 31 23:59:59, November's seven, Dec 1
 
 

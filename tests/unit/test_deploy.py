@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.ops.endpoints import routes
+from gateway.ops.asgi import build_app
 from gateway.settings import PROJECT_ROOT, Settings
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.readiness import Readiness
@@ -19,7 +19,7 @@ from gateway.telemetry.readiness import Readiness
 DEPLOY = PROJECT_ROOT / "deploy"
 YAML_FILES = sorted([*DEPLOY.rglob("*.yaml"), *DEPLOY.rglob("*.yml")])
 SETTINGS = {f"GATEWAY_{name.upper()}" for name in Settings.model_fields}
-ROUTES = set(routes(Readiness(), Metrics(), None, {}))
+ROUTES = {getattr(route, "path", None) for route in build_app(Readiness(), Metrics()).routes}
 DEFAULTS = Settings.model_construct()
 
 

@@ -123,7 +123,7 @@ def _request_spans(tracer: Tracer, records: Sequence[ConsumerRecord]) -> list[Sp
     poll = trace.get_current_span().get_span_context()
     return [
         tracer.start_span(
-            f"{r.topic} process",
+            f"{r.topic} request",
             context_from(r.headers),
             kind=SpanKind.CONSUMER,
             links=[Link(poll)] if poll.is_valid else None,

@@ -255,8 +255,10 @@ class Gateway:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Gateway]:
-    gateway = Gateway(settings)
+async def running(
+    settings: Settings, *, tracing: TracerProvider | None = None
+) -> AsyncIterator[Gateway]:
+    gateway = Gateway(settings, tracing=tracing)
     try:
         await gateway.start()  # a start that fails half-way still stops what it started
         yield gateway

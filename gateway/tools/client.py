@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -76,18 +77,31 @@ class StatusClient:
         correlation_id: str | None = None,
     ) -> bytes:
         """Publish raw request bytes and wait for the reply with the same correlation id."""
+        reply, _ = await self.exchange(
+            payload, timeout=timeout, reply_to=reply_to, key=key, correlation_id=correlation_id
+        )
+        return reply
+
+    async def exchange(
+        self,
+        payload: bytes,
+        *,
+        timeout: float,
+        reply_to: str | None = None,
+        key: bytes | None = None,
+        correlation_id: str | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> tuple[bytes, dict[str, bytes]]:
+        """As send(), with more request headers (a traceparent, say); returns the reply's too."""
         correlation = correlation_id or str(uuid.uuid4())
         future = asyncio.get_running_loop().create_future()
         self._waiting[correlation] = future
-        headers = [("correlation_id", correlation.encode())]
+        sent = [("correlation_id", correlation.encode()), *headers]
         if reply_to != "":
-            headers.append(("reply_to", (reply_to or self._reply_topic).encode()))
+            sent.append(("reply_to", (reply_to or self._reply_topic).encode()))
         try:
-            await self._producer.send_and_wait(
-                self._request_topic, payload, key=key, headers=headers
-            )
-            reply, _ = await asyncio.wait_for(future, timeout)
-            return reply
+            await self._producer.send_and_wait(self._request_topic, payload, key=key, headers=sent)
+            return await asyncio.wait_for(future, timeout)
         finally:
             self._waiting.pop(correlation, None)
 

@@ -63,6 +63,11 @@ class Gateway:
             | settings.callcenter_clients
             | {p.code for p in self.partners}
         )
+        self.metrics.limits_are(
+            lag=settings.max_ready_lag,
+            dms_silence_s=settings.alert_dms_silence_s,
+            reply_p95_s=settings.alert_reply_p95_s,
+        )
         self.tracing = tracing or tracer_provider(settings.tracing_exporter, settings.otlp_endpoint)
         self.tracer = self.tracing.get_tracer(TRACER_NAME)
         self.producer = KafkaProducer(kafka_connection(settings))

@@ -145,6 +145,16 @@ class Settings(BaseSettings):
         gt=0,
         description="On SIGTERM: finish in-flight work and exit within this many seconds",
     )
+    alert_dms_silence_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Alert (deploy/monitoring) when the newest DMS event is older than this",
+    )
+    alert_reply_p95_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Alert (deploy/monitoring) when the 95th percentile reply time is above this",
+    )
     tracing_exporter: Literal["off", "otlp", "console"] = Field(
         default="off",
         description="OpenTelemetry spans: off, otlp (a collector; the otlp extra) or console",

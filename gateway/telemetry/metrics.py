@@ -98,6 +98,13 @@ class Metrics:
         self.ready = Gauge(
             "gateway_ready", "1 when /health/ready answers 200, else 0.", registry=registry
         )
+        # The alert rules compare with these, so their thresholds are the gateway's settings.
+        self.limits = Gauge(
+            "gateway_alert_limit",
+            "Thresholds from the settings: lag (records), dms_silence and reply_p95 (seconds).",
+            ("limit",),
+            registry=registry,
+        )
 
     # ---- recording -------------------------------------------------------------------
 
@@ -121,6 +128,11 @@ class Metrics:
         self.consumer_lag.clear()
         for topic, partition, n in lag:
             self.consumer_lag.labels(topic, str(partition)).set(n)
+
+    def limits_are(self, *, lag: int, dms_silence_s: float, reply_p95_s: float) -> None:
+        self.limits.labels("lag").set(lag)
+        self.limits.labels("dms_silence").set(dms_silence_s)
+        self.limits.labels("reply_p95").set(reply_p95_s)
 
     def value(self, name: str, **labels: str) -> float | None:
         """One sample's value, as a scrape would show it (None when there is no such sample)."""

@@ -21,7 +21,16 @@ from gateway.telemetry.readiness import Readiness
 from gateway.tools.client import StatusClient, build_request
 from gateway.tools.simulator import letter_events
 from tests.integration.conftest import settings_for
-from tests.support.http import get_json, http_get, metric_value
+from tests.support.http import (
+    Samples,
+    exposed_names,
+    get_json,
+    http_get,
+    metric_value,
+    metrics_text,
+    monitoring_metric_names,
+    scrape,
+)
 from tests.support.kafka_io import DmsPublisher
 from tests.support.store_snapshot import count
 from tests.support.waiting import eventually
@@ -51,41 +60,45 @@ async def test_health_metrics_and_reports_follow_what_the_gateway_did(
     )
     assert reply.status is not None
 
-    def metrics_text() -> object:
-        async def get() -> str:
-            return (await http_get(port, "/metrics"))[2].decode()
-
-        return get()
-
     settings = gateway.settings
-    requests_sample = (
-        f'gateway_status_requests_total{{channel="{settings.topic_egov_requests}",'
-        'client="AZ/GOV/egov-portal",outcome="ANSWERED"}'
-    )
-    text = await eventually(
-        metrics_text,  # type: ignore[arg-type]
-        lambda t: (
-            metric_value(t, requests_sample) == 1
-            and metric_value(t, 'gateway_dead_letters_total{reason="NOT_WELL_FORMED"}') == 1
+    egov = settings.topic_egov_requests
+    answered = {"channel": egov, "client": "AZ/GOV/egov-portal", "outcome": "ANSWERED"}
+    samples = await eventually(
+        lambda: scrape(port),
+        lambda m: (
+            metric_value(m, "gateway_status_requests_total", **answered) == 1
+            and metric_value(m, "gateway_dead_letters_total", reason="NOT_WELL_FORMED") == 1
         ),
     )
     by_type = Counter(type(e).__name__ for e in events)
     for kind, n in by_type.items():
-        assert metric_value(text, f'gateway_dms_events_ingested_total{{type="{kind}"}}') == n
-    latency = f'gateway_status_reply_seconds_count{{channel="{settings.topic_egov_requests}"}}'
-    assert metric_value(text, latency) == 1
-    assert (metric_value(text, "gateway_dms_newest_event_age_seconds") or 0) > 0
-    assert metric_value(text, "gateway_audit_write_failures_total") is None  # never happened
+        assert metric_value(samples, "gateway_dms_events_ingested_total", type=kind) == n
+    assert metric_value(samples, "gateway_status_reply_seconds_count", channel=egov) == 1
+    assert (metric_value(samples, "gateway_dms_newest_event_age_seconds") or 0) > 0
+    assert metric_value(samples, "gateway_audit_write_failures_total") == 0  # never happened
+    assert metric_value(samples, "gateway_ready") == 1
+    # FastStream's middleware counts what each subscriber received, in the same registry.
+    received = {"app_name": "faststream", "broker": "kafka", "handler": egov}
+    assert metric_value(samples, "faststream_received_messages_total", **received) == 1
     # Lag per partition of every consumed topic; all caught up once the commits are in.
-    lag_prefix = f'gateway_consumer_lag{{topic="{settings.topic_dms_status}",partition="'
-    text = await eventually(
-        metrics_text,  # type: ignore[arg-type]
-        lambda t: (
-            sum(1 for line in t.splitlines() if line.startswith(lag_prefix))
-            == settings.topic_partitions
-            and all(line.endswith(" 0") for line in t.splitlines() if line.startswith(lag_prefix))
-        ),
+    dms_status = settings.topic_dms_status
+
+    def status_lag(m: Samples) -> list[float]:
+        return [
+            value
+            for (name, labels), value in m.items()
+            if name == "gateway_consumer_lag" and ("topic", dms_status) in labels
+        ]
+
+    samples = await eventually(
+        lambda: scrape(port),
+        lambda m: len(status_lag(m)) == settings.topic_partitions and not any(status_lag(m)),
     )
+    # Every metric the dashboard and the alert rules use is in a real scrape.
+    names = exposed_names(await metrics_text(port))
+    used = monitoring_metric_names()
+    assert len(used) >= 10
+    assert used <= names, f"not exposed: {sorted(used - names)}"
 
     month = datetime.now(UTC).strftime("%Y-%m")
     status, report = await get_json(port, f"/reports?period={month}")
@@ -100,6 +113,13 @@ async def test_health_metrics_and_reports_follow_what_the_gateway_did(
         }
     ]
     assert (await get_json(port, "/reports?period=garbage"))[0] == 400
+
+    # The live AsyncAPI document: this gateway's own topics, inbound and outbound.
+    status, document = await get_json(port, "/asyncapi.json")
+    addresses = {channel["address"] for channel in document["channels"].values()}
+    assert status == 200
+    assert {settings.topic_egov_requests, settings.topic_egov_replies} <= addresses
+    assert settings.topic_dead_letters in addresses
 
 
 async def test_lag_above_the_limit_makes_readiness_fail_until_the_group_catches_up(
@@ -132,7 +152,7 @@ async def test_lag_above_the_limit_makes_readiness_fail_until_the_group_catches_
     try:
         await probes.probe_once()
         assert readiness.problems.get(CONSUMER_LAG) == "consumer lag 12 is above the limit 10"
-        assert metrics.consumer_lag.value(topic=topic, partition="0") == 12
+        assert metrics.value("gateway_consumer_lag", topic=topic, partition="0") == 12
         # The group consumes and commits 5 records: lag 7, within the limit.
         consumer = AIOKafkaConsumer(
             topic,
@@ -153,7 +173,7 @@ async def test_lag_above_the_limit_makes_readiness_fail_until_the_group_catches_
             await consumer.stop()
         await probes.probe_once()
         assert CONSUMER_LAG not in readiness.problems
-        assert metrics.consumer_lag.value(topic=topic, partition="0") == 7
+        assert metrics.value("gateway_consumer_lag", topic=topic, partition="0") == 7
     finally:
         await probes._close_clients()  # noqa: SLF001
         await engine.dispose()

@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import httpx
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import ASGIApp
+
+from gateway.settings import PROJECT_ROOT
 
 
 def asgi_client(app: ASGIApp) -> httpx.AsyncClient:
@@ -43,7 +48,38 @@ def metric_value(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, frozenset(labels.items())))
 
 
-async def scrape(port: int) -> Samples:
+async def metrics_text(port: int) -> str:
     status, _, body = await http_get(port, "/metrics")
     assert status == 200
-    return parse_metrics(body.decode())
+    return body.decode()
+
+
+async def scrape(port: int) -> Samples:
+    return parse_metrics(await metrics_text(port))
+
+
+_SERIES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+
+
+def exposed_names(text: str) -> set[str]:
+    """The series names a scrape declares (HELP/TYPE), whether or not they have samples yet:
+    a counter family X is the series X_total, a histogram X_bucket, X_sum and X_count."""
+    return {
+        family.name + suffix
+        for family in text_string_to_metric_families(text)
+        for suffix in _SERIES.get(family.type, ("",))
+    }
+
+
+MONITORING = PROJECT_ROOT / "deploy" / "monitoring"
+_METRIC_NAME = re.compile(r"\b(?:gateway|faststream)_[a-z0-9_]+")
+
+
+def monitoring_metric_names() -> set[str]:
+    """Metric names in the expressions of the Grafana dashboard and the alert rules."""
+    dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text(encoding="utf-8"))
+    rules = yaml.safe_load((MONITORING / "alert-rules.yaml").read_text(encoding="utf-8"))
+    expressions = [t["expr"] for p in dashboard["panels"] for t in p["targets"]] + [
+        r["expr"] for g in rules["groups"] for r in g["rules"]
+    ]
+    return {name for e in expressions for name in _METRIC_NAME.findall(e)}

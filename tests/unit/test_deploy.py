@@ -122,3 +122,22 @@ def test_the_image_runs_the_gateway_as_non_root_with_a_liveness_healthcheck():
     assert {"gateway", "consumers", "producers", "schemas", "pyproject.toml"} <= copied
     for source in copied:
         assert (PROJECT_ROOT / source).exists(), f"COPY {source}: no such path"
+
+
+def test_each_replica_is_scraped_by_annotations_or_the_service_monitor():
+    k8s = _k8s()
+    template = k8s["Deployment"]["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/path"] == "/metrics" and "/metrics" in ROUTES
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert int(annotations["prometheus.io/port"]) == ports["http"]
+    (monitor,) = _docs(DEPLOY / "monitoring" / "servicemonitor.yaml")
+    service = k8s["Service"]
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    assert endpoint["path"] == "/metrics"

@@ -7,6 +7,8 @@ import signal
 import time
 from pathlib import Path
 
+import httpx
+
 from gateway.app import running
 from gateway.tools.simulator import generate_events
 from tests.integration.conftest import settings_for
@@ -72,7 +74,7 @@ async def test_xsds_that_fail_to_load_keep_the_process_live_but_not_ready(tmp_pa
         async def ready_answer() -> tuple[int, dict]:
             try:
                 return await get_json(process.port, "/health/ready")
-            except OSError:
+            except httpx.TransportError:  # not listening yet
                 return 0, {}
 
         status, body = await eventually(ready_answer, lambda r: r[0] != 0, timeout=30)

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+
 from gateway.settings import PROJECT_ROOT, Settings
 from tests.support.http import get_json
 
@@ -57,7 +59,7 @@ class GatewayProcess:
                 status, _ = await get_json(self.port, "/health/ready")
                 if status == 200:
                     return
-            except (OSError, ValueError):
+            except (httpx.TransportError, ValueError):  # not listening yet
                 pass
             await asyncio.sleep(0.2)
         raise AssertionError(f"not ready within {timeout} s:\n{self.log()}")

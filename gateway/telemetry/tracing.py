@@ -7,6 +7,7 @@ trace context still passes on to its reply.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Literal
 
@@ -37,7 +38,7 @@ def tracer_provider(exporter: Exporter, otlp_endpoint: str | None = None) -> tra
 
 def _exporter(exporter: Exporter, otlp_endpoint: str | None) -> SpanExporter:
     if exporter == "console":
-        return ConsoleSpanExporter()
+        return ConsoleSpanExporter(out=sys.stdout)  # today's stdout, not the one at import
     try:  # optional: pip install 'appeals-status-gateway[otlp]'
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError as exc:

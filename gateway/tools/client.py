@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -22,6 +22,13 @@ from gateway.settings import Settings
 
 SERVICE_CODE = "customs-letter-status"
 PROTOCOL_VERSION = "1.0"
+
+
+class Options(TypedDict, total=False):
+    reply_to: str | None  # "" sends no reply_to header
+    key: bytes | None
+    correlation_id: str | None
+    headers: Sequence[tuple[str, bytes]]
 
 
 class StatusClient:
@@ -67,19 +74,9 @@ class StatusClient:
             if future is not None and not future.done():
                 future.set_result((record.value or b"", headers))
 
-    async def send(
-        self,
-        payload: bytes,
-        *,
-        timeout: float,
-        reply_to: str | None = None,
-        key: bytes | None = None,
-        correlation_id: str | None = None,
-    ) -> bytes:
+    async def send(self, payload: bytes, *, timeout: float, **options: Unpack[Options]) -> bytes:
         """Publish raw request bytes and wait for the reply with the same correlation id."""
-        reply, _ = await self.exchange(
-            payload, timeout=timeout, reply_to=reply_to, key=key, correlation_id=correlation_id
-        )
+        reply, _ = await self.exchange(payload, timeout=timeout, **options)
         return reply
 
     async def exchange(

@@ -63,11 +63,13 @@ def context_from(headers: Headers | None) -> Context:
         for key, value in headers or ()
         if key in _CONTEXT_HEADERS and value
     }
-    return _W3C.extract(carrier)
+    return _W3C.extract(carrier) if carrier else Context()
 
 
 def headers_for(span: Span) -> list[tuple[str, bytes]]:
     """traceparent (and tracestate) naming `span` as the parent of whatever reads the record."""
+    if not span.get_span_context().is_valid:  # tracing off and no caller context: nothing
+        return []
     carrier: dict[str, str] = {}
     _W3C.inject(carrier, context=trace.set_span_in_context(span))
     return [(key, value.encode("latin-1")) for key, value in carrier.items()]

@@ -251,12 +251,8 @@ async def test_a_batch_answers_each_request_on_its_own_in_one_transaction():
     ]
     decisions = await build(store).handle_batch(batch)
     assert [d.outcome for d in decisions] == [
-        "ANSWERED",
-        "ANSWERED",
-        "REDELIVERED",
-        "REDELIVERED",
-        "MALFORMED_REGISTRATION_NUMBER",
-        "REPLY_TOPIC_REFUSED",
+        "ANSWERED", "ANSWERED", "REDELIVERED", "REDELIVERED",
+        "MALFORMED_REGISTRATION_NUMBER", "REPLY_TOPIC_REFUSED",
     ]
     assert decisions[1].reply == decisions[2].reply and decisions[5].reply is None
     assert store.commits == commits_before + 1

@@ -8,7 +8,8 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from typing import Protocol
 
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -18,12 +19,16 @@ from opentelemetry.trace import TracerProvider
 from consumers.dms_events import subscribe_dms_events
 from consumers.requests import subscribe_requests
 from gateway.clock import utc_now
+from gateway.domain.access import RequestChannel, Role
+from gateway.domain.access_log import AccessChannel, AccessLogPolicy, AccessLogView, AccessSource
 from gateway.domain.partners import Operation
 from gateway.domain.rate_limit import RateLimiter
+from gateway.domain.requests import StatusRequest, StatusView
 from gateway.kafka import ensure_topics, faststream_security, kafka_connection
 from gateway.ops.asyncapi import declare_outbound, specification
 from gateway.ops.endpoints import build_operations
 from gateway.partner_registry import load_partners
+from gateway.services.audit_sealing import AuditSealer
 from gateway.services.audited_requests import AuditedRequestHandler
 from gateway.services.ingestion import Backoff, DmsIngestion, Relays
 from gateway.services.partner_requests import PartnerRequests
@@ -36,13 +41,19 @@ from gateway.telemetry.readiness import Readiness
 from gateway.telemetry.tracing import TRACER_NAME, shutdown_tracing, tracer_provider
 from gateway.xmlcodec.loading import load_codecs
 from producers.acceptance_notices import AcceptanceNoticeOutbox
+from producers.audit_witness import AuditWitnessOutbox
 from producers.dead_letters import DeadLetterPublisher
 from producers.kafka_producer import KafkaProducer
 from producers.outbox_relay import OutboxRelay
 from producers.partner_notifications import PartnerNotificationOutbox
 from producers.replies import ReplyPublisher
+from producers.status_notices import StatusNoticeOutbox
 
 log = logging.getLogger(__name__)
+
+
+class Background(Protocol):
+    async def run_forever(self) -> None: ...
 
 
 class Gateway:
@@ -94,8 +105,17 @@ class Gateway:
             metrics=self.metrics,
             tracer=self.tracer,
         )
+        # Status-change notices share the acceptance notices' topic: both are for the portal.
+        self.status_notices = OutboxRelay(
+            self.producer,
+            StatusNoticeOutbox(
+                settings.topic_acceptance_notices, self.status_codec.encode_status_notice
+            ),
+            self.unit_of_work,
+            utc_now,
+        )
         channels = settings.request_channels()  # keyed by request topic
-        self.status_service = AuditedRequestHandler(
+        self.status_service = AuditedRequestHandler[StatusRequest, StatusView | AccessLogView](
             StatusRequests(
                 channels=channels,
                 codec=self.status_codec,
@@ -113,6 +133,7 @@ class Gateway:
                 ),
                 now=utc_now,
                 monotonic=time.monotonic,
+                access_log=self._access_log_policy(settings, channels.values()),
             ),
             self.unit_of_work,
             utc_now,
@@ -138,8 +159,9 @@ class Gateway:
             utc_now,
             readiness=self.readiness,
             backoff=Backoff(settings.retry_backoff_initial_s, settings.retry_backoff_max_s),
-            relays=Relays(self.notices, self.partner_notifications),
+            relays=Relays(self.notices, self.partner_notifications, self.status_notices),
             notify_partners=self.notified_partners,
+            notify_status_changes=settings.status_change_notices,
             by_partition=self.engine.dialect.name == "postgresql",
             metrics=self.metrics,
         )
@@ -164,7 +186,42 @@ class Gateway:
             },
             asyncapi=specification(self.broker),
         )
+        self._wire_audit_sealing(settings)
         self._background: list[asyncio.Task[None]] = []
+
+    def _access_log_policy(
+        self, settings: Settings, channels: Iterable[RequestChannel]
+    ) -> AccessLogPolicy:
+        """What each request topic means in an applicant's access log."""
+        by_role = {Role.EGOV: AccessChannel.PORTAL, Role.CALLCENTER: AccessChannel.CALL_CENTER}
+        sources = {c.request_topic: AccessSource(by_role[c.role]) for c in channels}
+        for partner in self.partners:
+            sources[partner.request_topic] = AccessSource(AccessChannel.PARTNER, partner.name)
+        return AccessLogPolicy(
+            sources,
+            settings.access_log_officials,
+            settings.access_log_include_own_lookups,
+            lambda operator_id: "official-" + self.hasher(operator_id)[:8],
+        )
+
+    def _wire_audit_sealing(self, settings: Settings) -> None:
+        """The sealer and the relay of its block heads to the witness topic, both background."""
+        self.audit_witness = OutboxRelay(
+            self.producer,
+            AuditWitnessOutbox(settings.topic_audit_witness),
+            self.unit_of_work,
+            utc_now,
+        )
+        self.audit_sealer = AuditSealer(
+            self.unit_of_work,
+            utc_now,
+            self.audit_witness,
+            block_max_rows=settings.audit_block_max_rows,
+            interval_s=settings.audit_seal_interval_s,
+            max_lag_s=settings.audit_max_seal_lag_s,
+            readiness=self.readiness,
+            metrics=self.metrics,
+        )
 
     def _wire_partners(self, settings: Settings) -> None:
         """Partner agencies from the registry: their requests, and their notifications."""
@@ -229,9 +286,13 @@ class Gateway:
             await ensure_topics(self.settings, self.topics)
         await self.producer.start()
         await self.broker.start()
-        relays = [self.notices] + ([self.partner_notifications] if self.notified_partners else [])
-        for relay in relays:  # no partner to notify: nothing to poll for
-            self._background.append(asyncio.create_task(relay.run_forever()))
+        background: list[Background] = [self.notices, self.audit_witness, self.audit_sealer]
+        if self.notified_partners:  # no partner to notify: nothing to poll for
+            background.append(self.partner_notifications)
+        if self.settings.status_change_notices:
+            background.append(self.status_notices)
+        for work in background:  # relays and the audit sealer, all off the reply path
+            self._background.append(asyncio.create_task(work.run_forever()))
         # The XSDs, codecs and libraries leave ~150,000 long-lived objects; every full garbage
         # collection walked them all, a ~100 ms pause that requests in flight then waited out.
         # Frozen, collections leave them alone (bench/requests.py showed the pauses).

@@ -1,4 +1,4 @@
-"""Command line: `python -m gateway run|ask|simulate-dms|rebuild|report|asyncapi`."""
+"""Command line: `python -m gateway run|ask|simulate-dms|rebuild|report|verify-audit|asyncapi`."""
 
 from __future__ import annotations
 
@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--client", help="client system id (default: the first allowed one)")
     ask.add_argument("--timeout", type=float, default=None, help="seconds to wait for the reply")
     ask.add_argument("--xml", action="store_true", help="print the raw reply XML")
+    ask.add_argument(
+        "--access-log", action="store_true", help="ask who looked at the letter (applicant only)"
+    )
 
     simulate = commands.add_parser("simulate-dms", help="publish a synthetic DMS event stream")
     simulate.add_argument("--letters", type=int, default=100)
@@ -67,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     when.add_argument("--from", dest="date_from", metavar="DATE", help="first day, YYYY-MM-DD")
     report.add_argument("--to", dest="date_to", metavar="DATE", help="last day (with --from)")
     report.add_argument("--csv", metavar="FILE", help="also write the figures as CSV")
+
+    verify = commands.add_parser(
+        "verify-audit", help="check the sealed audit log against its blocks and witness topic"
+    )
+    verify.add_argument("--from", dest="date_from", metavar="DATE", help="first day sealed")
+    verify.add_argument("--to", dest="date_to", metavar="DATE", help="last day sealed")
 
     asyncapi = commands.add_parser("asyncapi", help="write (or --check) docs/asyncapi.json")
     asyncapi.add_argument("--check", action="store_true", help="fail if the file is not current")
@@ -102,6 +111,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(rebuild(settings, args.into))
     if args.command == "report":
         return _report(settings, args)
+    if args.command == "verify-audit":
+        return _verify_audit(settings, args)
     if args.command == "asyncapi":
         from gateway.tools.asyncapi import asyncapi_command
 
@@ -121,6 +132,21 @@ def _report(settings: Settings, args: argparse.Namespace) -> int:
         print(f"report: {exc}")
         return 2
     return asyncio.run(run_report(settings, period, args.csv, datetime.now(UTC).date()))
+
+
+def _verify_audit(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from gateway.tools.verify_audit import verify_audit_command
+
+    try:
+        first, last = (
+            date.fromisoformat(day) if day else None for day in (args.date_from, args.date_to)
+        )
+    except ValueError as exc:
+        print(f"verify-audit: dates are YYYY-MM-DD ({exc})")
+        return 2
+    return asyncio.run(verify_audit_command(settings, first, last))
 
 
 async def _run(settings: Settings) -> int:

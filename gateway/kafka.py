@@ -62,12 +62,19 @@ async def ensure_topics(settings: Settings, topics: Sequence[str]) -> None:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t not in existing]
         if missing:
-            new = [
-                NewTopic(t, settings.topic_partitions, settings.topic_replication_factor)
-                for t in missing
-            ]
+            new = [_new_topic(settings, t) for t in missing]
             with contextlib.suppress(TopicAlreadyExistsError):  # another replica was quicker
                 await admin.create_topics(new)
             log.info("created topics %s", ", ".join(missing))
     finally:
         await admin.close()
+
+
+def _new_topic(settings: Settings, topic: str) -> NewTopic:
+    if topic == settings.topic_audit_witness:  # one order; kept, never compacted away
+        configs = {
+            "cleanup.policy": "delete",
+            "retention.ms": str(settings.audit_witness_retention_ms),
+        }
+        return NewTopic(topic, 1, settings.topic_replication_factor, topic_configs=configs)
+    return NewTopic(topic, settings.topic_partitions, settings.topic_replication_factor)

@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.domain.access import RequestChannel, Role
+from gateway.domain.access_log import OfficialIds
 from gateway.domain.identity import IdentifierHasher
 from gateway.domain.registration import DEFAULT_PATTERN
 
@@ -71,6 +72,10 @@ class Settings(BaseSettings):
     topic_callcenter_replies: str = "callcenter.status.replies.v1"
     topic_acceptance_notices: str = "egov.acceptance.notices.v1"
     topic_dead_letters: str = "gateway.dead-letters.v1"
+    topic_audit_witness: str = Field(
+        default="gateway.audit.witness.v1",
+        description="Witness copy of the sealed audit log's block heads (one partition)",
+    )
     egov_extra_reply_topics: str = Field(
         default="", description="Comma-separated reply topics allowed besides topic_egov_replies"
     )
@@ -94,6 +99,18 @@ class Settings(BaseSettings):
     )
     rate_limit_per_user_per_minute: int = 30
     rate_limit_per_client_per_second: int = 500
+    status_change_notices: bool = Field(
+        default=True,
+        description="Push status-change notices to the portal's notice topic (electronic letters)",
+    )
+    access_log_officials: OfficialIds = Field(
+        default=OfficialIds.MASKED,
+        description="How an applicant's access log names officials: full operator id or masked",
+    )
+    access_log_include_own_lookups: bool = Field(
+        default=False,
+        description="Whether an applicant's access log lists their own portal lookups",
+    )
     partners_file: Path | None = Field(
         default=None,
         description="TOML registry of partner agencies (see deploy/partners.example.toml)",
@@ -120,6 +137,24 @@ class Settings(BaseSettings):
     retry_backoff_initial_s: float = 0.2
     retry_backoff_max_s: float = 10.0
     reply_timeout_s: float = 10.0
+
+    # --- sealed audit log ----------------------------------------------------------------
+    audit_seal_interval_s: float = Field(
+        default=2.0, gt=0, description="Seconds between sealing rounds of the audit log"
+    )
+    audit_block_max_rows: int = Field(
+        default=1000, ge=1, description="Most audit rows sealed into one block"
+    )
+    audit_max_seal_lag_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Not ready while the oldest unsealed audit row is older than this",
+    )
+    audit_witness_retention_ms: int = Field(
+        default=-1,
+        ge=-1,
+        description="retention.ms of the witness topic when the gateway creates it (-1: forever)",
+    )
 
     # --- operations ---------------------------------------------------------------------
     http_host: str = Field(
@@ -209,6 +244,7 @@ class Settings(BaseSettings):
                     *self.callcenter_reply_topics,
                     self.topic_acceptance_notices,
                     self.topic_dead_letters,
+                    self.topic_audit_witness,
                 )
             )
         )

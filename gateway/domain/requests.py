@@ -46,10 +46,16 @@ class RequestHeader:
     operator_id: str | None = None  # call-center operator, instead of an end user
 
 
+class Query(enum.StrEnum):
+    STATUS = "status"
+    ACCESS_LOG = "access-log"  # who looked at the letter: its applicant only
+
+
 @dataclass(frozen=True)
 class StatusRequest:
     header: RequestHeader
     registration_number: str | None  # as sent; None when the element is absent
+    query: Query = Query.STATUS
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The AsyncAPI document of a gateway's broker: FastStream describes the subscribers; the
-channels the gateway writes through its own producer (replies, acceptance notices, dead letters)
+channels the gateway writes through its own producer (replies, notices, dead letters, audit witness)
 are declared on the broker here, for the document only. Served live on /asyncapi
 (gateway/ops/asgi.py) and written to docs/asyncapi.json by `python -m gateway asyncapi`."""
 
@@ -42,8 +42,10 @@ def outbound_channels(settings: Settings) -> list[tuple[str, str, str, str]]:
             "acceptance-notices",
             settings.topic_acceptance_notices,
             "AcceptanceNotice for letters registered from an electronic channel (regulation "
-            "1.2), keyed by registration number, header notice_id (deduplicate on it).",
-            f"AcceptanceNotice ({XSD_STATUS})",
+            "1.2), then a StatusChangeNotice for each change the applicant can see, in sequence "
+            "order per letter; keyed by registration number, header notice_id (deduplicate on "
+            "it).",
+            f"AcceptanceNotice or StatusChangeNotice ({XSD_STATUS})",
         ),
         (
             "dead-letters",
@@ -53,7 +55,18 @@ def outbound_channels(settings: Settings) -> list[tuple[str, str, str, str]]:
             "dlq-source-offset.",
             "the original record's bytes, unchanged",
         ),
+        (
+            "audit-witness",
+            settings.topic_audit_witness,
+            "Head of each sealed audit block, in chain order, key audit-chain, header "
+            "block_number; one partition, never compacted. Read by verify-audit.",
+            "JSON object: number, after_row_id, last_row_id, row_count, rows_root, "
+            "previous_hash, sealed_at, block_hash (hex SHA-256; see README, sealed audit log)",
+        ),
     ]
+
+
+JSON_CHANNELS = frozenset({"audit-witness"})  # every other payload is XML
 
 
 def declare_outbound(broker: KafkaBroker, settings: Settings) -> None:

@@ -32,6 +32,7 @@ from gateway.domain.letters import (
 )
 from gateway.domain.partners import StatusChangeNotification
 from gateway.domain.refusals import DecodeError
+from gateway.domain.status_notices import StatusChangeNotice, status_change_notices
 from gateway.services.ports import (
     DeadLetters,
     DmsDecoder,
@@ -53,6 +54,7 @@ class IngestResult:
     duplicates: int
     notices_queued: int
     partner_notifications_queued: int = 0
+    status_notices_queued: int = 0
 
     def __add__(self, other: IngestResult) -> IngestResult:
         return IngestResult(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
@@ -70,6 +72,7 @@ class Relays:
 
     notices: Relay
     partner_notifications: Relay
+    status_notices: Relay
 
 
 class DmsIngestion:
@@ -85,6 +88,7 @@ class DmsIngestion:
         backoff: Backoff,
         relays: Relays,
         notify_partners: frozenset[str],
+        notify_status_changes: bool,
         by_partition: bool,
         metrics: Metrics | None = None,
     ) -> None:
@@ -95,6 +99,7 @@ class DmsIngestion:
         self._uow_factory, self._hasher, self._now = uow_factory, hasher, now
         self._readiness, self._backoff, self._relays = readiness, backoff, relays
         self._notify_partners, self._by_partition = notify_partners, by_partition
+        self._notify_status_changes = notify_status_changes
         self._metrics = metrics
 
     async def process(self, records: Sequence[IncomingRecord]) -> IngestResult:
@@ -142,12 +147,15 @@ class DmsIngestion:
                 self._hasher,
                 self._now,
                 notify_partners=self._notify_partners,
+                notify_status_changes=self._notify_status_changes,
             )
         )
         if result.notices_queued:
             self._relays.notices.wake()
         if result.partner_notifications_queued:
             self._relays.partner_notifications.wake()
+        if result.status_notices_queued:
+            self._relays.status_notices.wake()
         return result
 
     async def _until_stored(self, operation: Callable[[], Awaitable[T]]) -> T:
@@ -176,11 +184,13 @@ async def ingest_events(
     *,
     queue_notices: bool = True,
     notify_partners: frozenset[str] = frozenset(),
+    notify_status_changes: bool = False,
 ) -> IngestResult:
     """Apply new events, ignore already processed ones; commit once for the whole batch.
 
     `queue_notices` is off when replaying history (rebuild): notices went out the first time.
     `notify_partners`: codes of partners told of every status change of letters they forwarded.
+    `notify_status_changes`: queue status-change notices for the portal (with queue_notices).
     """
     async with uow:
         unique = {e.event_id: e for e in reversed(events)}  # the first of each id, in order
@@ -197,7 +207,8 @@ async def ingest_events(
             number = event.registration_number
             folded[number] = folded.get(number, Letter(number)).apply(event, hasher)
         partners_told = queue_notices and bool(notify_partners)
-        before = await uow.letters.get_many(folded) if partners_told else {}
+        portal_told = queue_notices and notify_status_changes
+        before = await uow.letters.get_many(folded) if partners_told or portal_told else {}
         await uow.letters.merge(folded.values())
         await uow.letters.add_history(
             (e.registration_number, HistoryEntry.of(e)) for e in new_events
@@ -210,18 +221,41 @@ async def ingest_events(
         ]
         if notices:
             await uow.notices.add(notices, now())
+        after = {n: before[n].merge(f) if n in before else f for n, f in folded.items()}
         changes: list[StatusChangeNotification] = []
         if partners_told:
-            after = {n: before[n].merge(f) if n in before else f for n, f in folded.items()}
             changes = await _partner_notifications(uow, before, after, new_events, notify_partners)
             await uow.partners.queue_notifications(changes, now())
+        portal_notices: list[StatusChangeNotice] = []
+        if portal_told:
+            portal_notices = await _status_notices(uow, before, after, new_events)
+            await uow.status_notices.add(portal_notices, now())
         await uow.commit()
     return IngestResult(
         applied=len(new_events),
         duplicates=len(events) - len(new_events),
         notices_queued=len(notices),
         partner_notifications_queued=len(changes),
+        status_notices_queued=len(portal_notices),
     )
+
+
+async def _status_notices(
+    uow: UnitOfWork,
+    before: dict[str, Letter],
+    after: dict[str, Letter],
+    new_events: list[DmsEvent],
+) -> list[StatusChangeNotice]:
+    """Status-change notices for the portal. A letter whose registration (which names its
+    channel) arrives after other events has those earlier entries noticed then."""
+    entries: dict[str, list[HistoryEntry]] = {}
+    for event in new_events:
+        entries.setdefault(event.registration_number, []).append(HistoryEntry.of(event))
+    late = [n for n in entries if n in before and not before[n].is_registered]
+    for number, (_, earlier) in (await uow.letters.with_histories(late)).items():
+        entries[number] = [*earlier, *entries[number]]
+    last = await uow.status_notices.last_noticed(list(entries))
+    return status_change_notices(after, entries, last)
 
 
 async def _partner_notifications(

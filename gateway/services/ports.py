@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
 from uuid import UUID
 
+from gateway.domain.access_log import AccessLogView, Lookup
+from gateway.domain.audit_chain import BlockHead, SealedValue
 from gateway.domain.letters import AcceptanceNotice, DmsEvent, HistoryEntry, Letter
 from gateway.domain.partners import (
     OutcomeReport,
@@ -23,6 +25,7 @@ from gateway.domain.partners import (
 )
 from gateway.domain.refusals import DecodeError
 from gateway.domain.requests import FaultView, RequestHeader, StatusRequest, StatusView
+from gateway.domain.status_notices import StatusChangeNotice
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -52,6 +55,23 @@ class NoticeOutbox(Protocol):
 
     async def pending(self, limit: int) -> list[AcceptanceNotice]: ...
     async def mark_published(self, notice_ids: Collection[UUID], now: datetime) -> None: ...
+
+
+class StatusNoticeOutbox(Protocol):
+    """Status-change notices to the portal, waiting to be relayed."""
+
+    async def last_noticed(self, numbers: Collection[str]) -> dict[str, int]:
+        """Per letter, the sequence of the newest status-change notice queued (if any)."""
+
+    async def add(self, notices: Collection[StatusChangeNotice], now: datetime) -> None:
+        """Queue; a change already queued stays queued once."""
+
+    async def pending(self, limit: int) -> list[StatusChangeNotice]:
+        """Oldest first, in sequence order per letter."""
+
+    async def mark_published(
+        self, notices: Collection[StatusChangeNotice], now: datetime
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -93,6 +113,8 @@ class RequestJournal(Protocol):
         missing from the result was kept first by another delivery of the same request."""
 
     async def replies_for(self, keys: Collection[ReplyKey]) -> dict[ReplyKey, StoredReply]: ...
+    async def lookups(self, registration_number: str) -> list[Lookup]:
+        """The audited requests answered with that letter's data, newest first (bounded)."""
 
 
 class PartnerExchange(Protocol):
@@ -111,6 +133,47 @@ class PartnerExchange(Protocol):
     async def mark_notified(
         self, notifications: Collection[StatusChangeNotification], now: datetime
     ) -> None: ...
+
+
+@dataclass(frozen=True)
+class UnsealedRows:
+    count: int
+    oldest_received_at: datetime | None
+
+
+AuditRow = Mapping[str, SealedValue]  # one request_audit row, by column name
+
+
+class AuditLedger(Protocol):
+    """The store's side of the sealed audit log (gateway/domain/audit_chain.py)."""
+
+    async def settled_row_id(self) -> int:
+        """The highest audit row id such that no row at or below it is still being written,
+        nor ever will be: waits for the journal writes in flight. Its own transaction."""
+
+    async def claim_sealer(self) -> bool:
+        """True if this transaction is now the only sealer (until it ends); False if another
+        replica is sealing."""
+
+    async def last_block(self) -> BlockHead | None: ...
+    async def block(self, number: int) -> BlockHead | None: ...
+    async def blocks(self, first_day: date | None, last_day: date | None) -> list[BlockHead]:
+        """Blocks sealed on those days (None: unbounded), in chain order."""
+
+    async def rows(
+        self, after_id: int, last_id: int | None, limit: int | None
+    ) -> Sequence[AuditRow]:
+        """Audit rows with after_id < id <= last_id, in id order."""
+
+    async def add_block(self, head: BlockHead, seals: Sequence[tuple[int, str]]) -> None:
+        """Store the block and each of its rows' (id, hash)."""
+
+    async def seals(self, block_number: int) -> dict[int, str]: ...
+    async def unsealed(self, after_id: int) -> UnsealedRows: ...
+    async def unwitnessed(self, limit: int) -> list[BlockHead]:
+        """Blocks whose head is not yet on the witness topic, in chain order."""
+
+    async def mark_witnessed(self, numbers: Collection[int], now: datetime) -> None: ...
 
 
 class ConnectionLost(Exception):
@@ -136,6 +199,10 @@ class UnitOfWork(Protocol):
     def journal(self) -> RequestJournal: ...
     @property
     def partners(self) -> PartnerExchange: ...
+    @property
+    def audit(self) -> AuditLedger: ...
+    @property
+    def status_notices(self) -> StatusNoticeOutbox: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
@@ -190,7 +257,10 @@ class StatusCodec(Protocol):
     def decode_request(self, raw: bytes) -> StatusRequest: ...
     def fault_for(self, error: DecodeError) -> FaultView: ...
     def encode_reply(
-        self, header: RequestHeader | None, request_sha256: str, result: StatusView | FaultView
+        self,
+        header: RequestHeader | None,
+        request_sha256: str,
+        result: StatusView | AccessLogView | FaultView,
     ) -> bytes: ...
 
 

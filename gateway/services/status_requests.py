@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.domain.access import RequestChannel, header_fits_role, may_see
+from gateway.domain.access import RequestChannel, Role, header_fits_role, may_see
+from gateway.domain.access_log import AccessLogPolicy, AccessLogView
 from gateway.domain.identity import IdentifierHasher
 from gateway.domain.letters import HistoryEntry, Letter
 from gateway.domain.rate_limit import RateLimiter
@@ -22,6 +23,7 @@ from gateway.domain.registration import RegistrationNumber
 from gateway.domain.requests import (
     Fault,
     FaultView,
+    Query,
     RequestHeader,
     StatusRequest,
     StatusView,
@@ -51,16 +53,21 @@ class StatusRequests:
         limits: RateLimits,
         now: Callable[[], datetime],
         monotonic: Callable[[], float],
+        access_log: AccessLogPolicy,
     ) -> None:
         self._channels, self._codec, self._numbers = channels, codec, numbers
         self._hasher, self._limits = hasher, limits
         self._now, self._monotonic = now, monotonic
+        self._access_log = access_log
 
     def allowed_reply_topics(self, request_topic: str) -> frozenset[str]:
         return self._channels[request_topic].allowed_reply_topics
 
     def encode(
-        self, header: RequestHeader | None, request_hash: str, result: StatusView | FaultView
+        self,
+        header: RequestHeader | None,
+        request_hash: str,
+        result: StatusView | AccessLogView | FaultView,
     ) -> bytes:
         return self._codec.encode_reply(header, request_hash, result)
 
@@ -91,16 +98,26 @@ class StatusRequests:
 
     async def answer(
         self, uow: UnitOfWork, requests: Sequence[tuple[Assessment[StatusRequest], str]]
-    ) -> list[StatusView | FaultView]:
+    ) -> list[StatusView | AccessLogView | FaultView]:
         numbers = {a.registration_number for a, _ in requests if a.registration_number}
         found = await uow.letters.with_histories(numbers)
-        results: list[StatusView | FaultView] = []
+        results: list[StatusView | AccessLogView | FaultView] = []
         for a, topic in requests:
             letter, history = found.get(a.registration_number or "", (None, []))
-            if letter is not None and may_see(letter, self._channels[topic].role, a.end_user_hash):
-                results.append(self._view(letter, history))
-            else:
+            role = self._channels[topic].role
+            if letter is None or not may_see(letter, role, a.end_user_hash):
                 results.append(FaultView(Fault.NOT_FOUND))  # absent or not theirs: the same
+            elif a.request is None or a.request.query is Query.STATUS:
+                results.append(self._view(letter, history))
+            elif role is Role.EGOV and a.end_user_hash is not None:  # the applicant, no one else
+                lookups = await uow.journal.lookups(letter.registration_number)
+                results.append(
+                    self._access_log.view(
+                        letter.registration_number, lookups, a.end_user_hash, self._now()
+                    )
+                )
+            else:
+                results.append(FaultView(Fault.NOT_FOUND))  # an official asking: as if absent
         return results
 
     def _view(self, letter: Letter, history: list[HistoryEntry]) -> StatusView:

@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from gateway.domain.access_log import Lookup
 from gateway.domain.letters import (
     FIELD_GROUPS,
     AcceptanceNotice,
@@ -45,7 +46,10 @@ from gateway.domain.letters import (
     Status,
 )
 from gateway.domain.partners import OutcomeReport, StatusChangeNotification
+from gateway.services.audited_requests import ANSWERED
 from gateway.services.ports import AuditEntry, ConnectionLost, ReplyKey, StoredReply
+from gateway.store.audit_ledger import JOURNAL_BARRIER_KEY, SqlAuditLedger
+from gateway.store.status_notices import SqlStatusNoticeOutbox
 from gateway.store.tables import (
     letter_history,
     letters,
@@ -62,6 +66,7 @@ _INSERT: dict[str, Callable[[Table], Any]] = {
     "sqlite": sqlite.insert,
     "postgresql": postgresql.insert,
 }
+LOOKUPS_SHOWN = 1000  # an access log shows at most this many, newest first
 _CHUNK = 500  # keeps IN (...) lists and multi-row inserts within every driver's limits
 _PG = postgresql.dialect()
 
@@ -136,10 +141,14 @@ _PG_MARK_PROCESSED = _pg_unnest_insert(
 )
 _KEEP_REPLIES, _KEEP_BINDS = _pg_unnest(sent_replies, "r_")
 _RECORD_AUDIT, _AUDIT_BINDS = _pg_unnest(request_audit, "a_")
-# The audit rows and the replies kept for redelivery, in one statement (one round trip).
+# The audit rows and the replies kept for redelivery, in one statement (one round trip). The
+# rows are inserted (and take their ids) only once the sealer's barrier is held shared: see
+# store/audit_ledger.py. The uncorrelated EXISTS runs once, before any row is produced.
 _PG_WRITE_JOURNAL = text(
-    f"WITH kept AS ({_KEEP_REPLIES} ON CONFLICT DO NOTHING RETURNING client_id, message_id), "
-    f"audit AS ({_RECORD_AUDIT}) SELECT client_id, message_id FROM kept"
+    f"WITH barrier AS (SELECT pg_advisory_xact_lock_shared({JOURNAL_BARRIER_KEY})), "
+    f"kept AS ({_KEEP_REPLIES} ON CONFLICT DO NOTHING RETURNING client_id, message_id), "
+    f"audit AS ({_RECORD_AUDIT} WHERE EXISTS (SELECT 1 FROM barrier)) "
+    "SELECT client_id, message_id FROM kept"
 ).bindparams(*_KEEP_BINDS, *_AUDIT_BINDS)
 
 
@@ -451,6 +460,16 @@ class SqlRequestJournal:
             if (key := (r["client_id"], r["message_id"])) in wanted
         }
 
+    async def lookups(self, registration_number: str) -> list[Lookup]:
+        t = request_audit
+        query = (
+            select(t.c.received_at, t.c.request_topic, t.c.end_user_hash, t.c.operator_id)
+            .where(t.c.registration_number == registration_number, t.c.outcome == ANSWERED)
+            .order_by(t.c.received_at.desc())
+            .limit(LOOKUPS_SHOWN)
+        )
+        return [Lookup(*row) for row in await self._conn.execute(query)]
+
 
 class SqlPartnerExchange:
     def __init__(self, connection: AsyncConnection) -> None:
@@ -572,6 +591,8 @@ class SqlUnitOfWork:
         self.notices = SqlNoticeOutbox(self._conn)
         self.journal = SqlRequestJournal(self._conn)
         self.partners = SqlPartnerExchange(self._conn)
+        self.audit = SqlAuditLedger(self._conn)
+        self.status_notices = SqlStatusNoticeOutbox(self._conn)
         return self
 
     async def __aexit__(

@@ -113,6 +113,7 @@ request_audit = Table(
     Column("replied_at", UtcDateTime, nullable=False),
     Index("ix_request_audit_received_at", "received_at"),
     Index("ix_request_audit_message", "client_id", "message_id"),
+    Index("ix_request_audit_letter", "registration_number", "received_at"),  # access logs
 )
 
 # A redelivered request (same client and message id) gets the very same reply bytes.
@@ -174,4 +175,52 @@ partner_notifications = Table(
     Column("published_at", UtcDateTime),
     PrimaryKeyConstraint("partner_code", "registration_number", "sequence"),
     Index("ix_partner_notifications_pending", "published_at", "created_at"),
+)
+
+# The sealed audit log (gateway/domain/audit_chain.py): one row per block, its head fields
+# as hashed, and when the head reached the witness topic (not hashed: set after publishing).
+audit_blocks = Table(
+    "audit_blocks",
+    metadata,
+    Column("number", BigInteger, primary_key=True, autoincrement=False),
+    Column("after_row_id", BigInteger, nullable=False, unique=True),
+    Column("last_row_id", BigInteger, nullable=False, unique=True),
+    Column("row_count", Integer, nullable=False),
+    Column("rows_root", String(64), nullable=False),
+    Column("previous_hash", String(64), nullable=False),
+    Column("block_hash", String(64), nullable=False),
+    Column("sealed_at", UtcDateTime, nullable=False),
+    Column("witnessed_at", UtcDateTime),
+    Index("ix_audit_blocks_unwitnessed", "witnessed_at", "number"),
+)
+
+# Which block sealed each audit row, and the row's hash then: verification names the row
+# that was changed or deleted. No foreign key: a deleted row must leave its seal behind.
+audit_seals = Table(
+    "audit_seals",
+    metadata,
+    Column("row_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("block_number", BigInteger, nullable=False, index=True),
+    Column("row_hash", String(64), nullable=False),
+)
+
+# Status-change notices to the portal (letters from an electronic channel), queued in the
+# ingesting transaction and relayed in sequence order per letter; the key makes each change
+# noticed once.
+status_notices = Table(
+    "status_notices",
+    metadata,
+    Column("registration_number", String(64), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("department_code", String(32)),
+    Column("department_name", String(200)),
+    Column("executor_name", String(200)),
+    Column("executor_phone", String(32)),
+    Column("answer_date", Date),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("published_at", UtcDateTime),
+    PrimaryKeyConstraint("registration_number", "sequence"),
+    Index("ix_status_notices_pending", "published_at", "created_at"),
 )

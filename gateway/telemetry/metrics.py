@@ -95,6 +95,16 @@ class Metrics:
             ("outbox",),
             registry=registry,
         )
+        self.audit_unsealed_rows = Gauge(
+            "gateway_audit_unsealed_rows",
+            "Audit rows not yet sealed into a block.",
+            registry=registry,
+        )
+        self.audit_seal_lag = Gauge(
+            "gateway_audit_seal_lag_seconds",
+            "How long the oldest unsealed audit row has waited for its seal (0: none waits).",
+            registry=registry,
+        )
         self.ready = Gauge(
             "gateway_ready", "1 when /health/ready answers 200, else 0.", registry=registry
         )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.ops.asyncapi import (
+    JSON_CHANNELS,
     XSD_DMS,
     XSD_STATUS,
     outbound_channels,
@@ -26,28 +27,31 @@ DOCUMENT = PROJECT_ROOT / "docs" / "asyncapi.json"
 XML = "application/xml"
 
 
-def _xml(description: str) -> dict[str, Any]:
-    return {"type": "string", "contentMediaType": XML, "description": description}
-
-
 # Payload descriptions of the channels the gateway reads (titles as in consumers/).
 INBOUND_PAYLOADS = {
     "dms-events": f"one DMS event: LetterRegistered, LetterAssigned, StatusChanged, "
     f"LetterForwarded, LetterAnswered or LetterClosed ({XSD_DMS})",
-    "status-requests": f"StatusRequest ({XSD_STATUS}); headers reply_to and correlation_id",
+    "status-requests": f"StatusRequest ({XSD_STATUS}), asking a status or (body/query "
+    "access-log) who looked at the letter; headers reply_to and correlation_id",
 }
 
 
 def _xml_payloads(document: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """FastStream describes JSON payloads from Python types; every message here is XML bytes,
-    described by an XSD. Message names start with their channel's title."""
+    described by an XSD (the audit witness's JSON heads aside). Message names start with
+    their channel's title."""
     payloads = {**INBOUND_PAYLOADS, **{t: p for t, _, _, p in outbound_channels(settings)}}
     document["defaultContentType"] = XML
     document.get("components", {}).pop("schemas", None)  # FastStream's JSON payload models
     for name, message in document.get("components", {}).get("messages", {}).items():
         title = name.split(":", 1)[0]
-        message["contentType"] = XML
-        message["payload"] = _xml(payloads[title])
+        content_type = "application/json" if title in JSON_CHANNELS else XML
+        message["contentType"] = content_type
+        message["payload"] = {
+            "type": "string",
+            "contentMediaType": content_type,
+            "description": payloads[title],
+        }
     return document
 
 

@@ -17,7 +17,7 @@ from typing import Any, TypedDict, Unpack
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from gateway.domain.letters import ApplicantKind
-from gateway.domain.requests import RequestHeader, StatusRequest
+from gateway.domain.requests import Query, RequestHeader, StatusRequest
 from gateway.settings import Settings
 
 SERVICE_CODE = "customs-letter-status"
@@ -112,6 +112,7 @@ def build_request(
     operator: str | None = None,
     client: str | None = None,
     message_id: str | None = None,
+    query: Query = Query.STATUS,
 ) -> StatusRequest:
     allowed = settings.callcenter_clients if operator else settings.egov_clients
     header = RequestHeader(
@@ -124,7 +125,7 @@ def build_request(
         auth_level="enhanced-signature" if user else None,
         operator_id=operator,
     )
-    return StatusRequest(header, registration_number)
+    return StatusRequest(header, registration_number, query)
 
 
 async def ask_and_print(settings: Settings, args: argparse.Namespace) -> int:
@@ -139,6 +140,7 @@ async def ask_and_print(settings: Settings, args: argparse.Namespace) -> int:
         company=args.company,
         operator=args.operator,
         client=args.client,
+        query=Query.ACCESS_LOG if args.access_log else Query.STATUS,
     )
     if args.operator:
         topics = (settings.topic_callcenter_requests, settings.topic_callcenter_replies)
@@ -169,6 +171,16 @@ def format_reply(reply: Any) -> str:
     if reply.fault is not None:
         detail = f" ({reply.fault.detail})" if reply.fault.detail else ""
         return f"FAULT {reply.fault.code}: {reply.fault.message}{detail}"
+    if reply.access_log is not None:
+        log = reply.access_log
+        lines = [f"Who looked at {log.registration_number} (as of {log.as_of.isoformat()}):"]
+        lines += [
+            f"  {a.at.isoformat()}  {a.channel}"
+            + (f"  {a.partner_name}" if a.partner_name else "")
+            + (f"  {a.official}" if a.official else "")
+            for a in log.accesses
+        ]
+        return "\n".join(lines if log.accesses else [*lines, "  nobody"])
     from gateway.domain.letters import STATUS_LABELS
 
     s = reply.status

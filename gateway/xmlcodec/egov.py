@@ -8,11 +8,13 @@ from uuid import UUID
 
 from lxml import etree
 
+from gateway.domain.access_log import Access, AccessChannel, AccessLogView
 from gateway.domain.letters import (
     STATUS_LABELS,
     AcceptanceNotice,
     ApplicantKind,
     Channel,
+    Department,
     HistoryEntry,
     Status,
 )
@@ -20,10 +22,12 @@ from gateway.domain.refusals import DETAIL_MAX_CHARS, DecodeError, DecodeFault, 
 from gateway.domain.requests import (
     Fault,
     FaultView,
+    Query,
     RequestHeader,
     StatusRequest,
     StatusView,
 )
+from gateway.domain.status_notices import StatusChangeNotice
 from gateway.xmlcodec._header import HeaderCodec
 from gateway.xmlcodec._schema import (
     SchemaGate,
@@ -45,12 +49,13 @@ _HEADER_FIELDS = ("client", "service", "id", "protocolVersion", "userId", "authL
 
 @dataclass(frozen=True)
 class StatusReply:
-    """A decoded StatusReply: exactly one of `status` and `fault` is set."""
+    """A decoded StatusReply: exactly one of `status`, `fault` and `access_log` is set."""
 
     header: RequestHeader | None
     request_hash: str
     status: StatusView | None
     fault: FaultView | None
+    access_log: AccessLogView | None = None
 
 
 def fault_for(error: DecodeError) -> FaultView:
@@ -102,7 +107,8 @@ class EgovXmlCodec:
         header, parts = self._header.open_request(raw)
         body = children(parts["body"], self._n)
         number = body.get("registrationNumber")
-        return StatusRequest(header, string(number) if number is not None else None)
+        query = Query(token(body["query"])) if "query" in body else Query.STATUS
+        return StatusRequest(header, string(number) if number is not None else None, query)
 
     def encode_request(self, request: StatusRequest) -> bytes:
         root = self.gate.element("StatusRequest")
@@ -110,6 +116,8 @@ class EgovXmlCodec:
         body = self.gate.sub(root, "body")
         if request.registration_number is not None:
             self.gate.sub(body, "registrationNumber", request.registration_number)
+        if request.query is not Query.STATUS:  # absent means status: earlier clients' form
+            self.gate.sub(body, "query", request.query.value)
         return self.gate.serialize(root)
 
     # ---- replies -------------------------------------------------------------------
@@ -118,7 +126,7 @@ class EgovXmlCodec:
         self,
         header: RequestHeader | None,
         request_sha256: str,
-        result: StatusView | FaultView,
+        result: StatusView | AccessLogView | FaultView,
     ) -> bytes:
         """A schema-valid StatusReply; ValueError if the inputs cannot be expressed."""
         gate = self.gate
@@ -133,6 +141,9 @@ class EgovXmlCodec:
             sub(fault, "message", result.message)
             if result.detail is not None:
                 sub(fault, "detail", shorten(result.detail, DETAIL_MAX_CHARS))
+            return gate.serialize(root)
+        if isinstance(result, AccessLogView):
+            self._write_access_log(sub(root, "accessLog"), result)
             return gate.serialize(root)
         view = result
         status = sub(root, "status")
@@ -165,6 +176,37 @@ class EgovXmlCodec:
         sub(status, "asOf", write_timestamp(view.as_of))
         return gate.serialize(root)
 
+    def _write_access_log(self, log_el: etree._Element, view: AccessLogView) -> None:
+        sub = self.gate.sub
+        sub(log_el, "registrationNumber", view.registration_number)
+        for access in view.accesses:
+            entry = sub(log_el, "access")
+            sub(entry, "at", write_timestamp(access.at))
+            sub(entry, "channel", access.channel.value)
+            if access.partner_name is not None:
+                sub(entry, "partner", access.partner_name)
+            if access.official is not None:
+                sub(entry, "official", access.official)
+        sub(log_el, "asOf", write_timestamp(view.as_of))
+
+    def _read_access_log(self, log_el: etree._Element) -> AccessLogView:
+        n = self._n
+        accesses = []
+        for entry_el in log_el.iterchildren(f"{{{STATUS_NAMESPACE}}}access"):
+            e = children(entry_el, n)
+            accesses.append(
+                Access(
+                    read_timestamp(e["at"]),
+                    AccessChannel(token(e["channel"])),
+                    token(e["partner"]) if "partner" in e else None,
+                    token(e["official"]) if "official" in e else None,
+                )
+            )
+        el = children(log_el, n)
+        return AccessLogView(
+            token(el["registrationNumber"]), tuple(accesses), read_timestamp(el["asOf"])
+        )
+
     def decode_reply(self, raw: bytes) -> StatusReply:
         root = self._decode(raw, "StatusReply")
         n = self._n
@@ -179,6 +221,8 @@ class EgovXmlCodec:
                     Fault(token(f["code"])), string(detail) if detail is not None else None
                 )
                 return StatusReply(header, request_hash, None, fault)
+            if (log_el := el.get("accessLog")) is not None:
+                return StatusReply(header, request_hash, None, None, self._read_access_log(log_el))
             return StatusReply(header, request_hash, self._read_status(el["status"]), None)
         except (ValueError, KeyError, TypeError) as exc:
             raise DecodeError(DecodeFault.SCHEMA_INVALID, f"unusable value: {exc}") from None
@@ -237,6 +281,50 @@ class EgovXmlCodec:
                 channel=Channel(token(el["channel"])),
                 user_id=token(el["userId"]),
                 user_kind=ApplicantKind(el["userId"].get("kind", "").strip(" \t\r\n")),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DecodeError(DecodeFault.SCHEMA_INVALID, f"unusable value: {exc}") from None
+
+    # ---- status-change notices ------------------------------------------------------
+
+    def encode_status_notice(self, notice: StatusChangeNotice) -> bytes:
+        gate = self.gate
+        sub = gate.sub
+        root = gate.element("StatusChangeNotice")
+        sub(root, "registrationNumber", notice.registration_number)
+        sub(root, "sequence", str(notice.sequence))
+        sub(root, "statusCode", notice.status.value)
+        sub(root, "at", write_timestamp(notice.at))
+        if notice.department is not None:
+            department = sub(root, "department")
+            sub(department, "code", notice.department.code)
+            sub(department, "name", notice.department.name)
+        if notice.executor_name is not None or notice.executor_phone is not None:
+            executor = sub(root, "executor")
+            sub(executor, "name", notice.executor_name)
+            sub(executor, "phone", notice.executor_phone)
+        if notice.answer_date is not None:
+            sub(root, "answerDate", notice.answer_date.isoformat())
+        return gate.serialize(root)
+
+    def decode_status_notice(self, raw: bytes) -> StatusChangeNotice:
+        root = self._decode(raw, "StatusChangeNotice")
+        n = self._n
+        try:
+            el = children(root, n)
+            department = children(el["department"], n) if "department" in el else {}
+            executor = children(el["executor"], n) if "executor" in el else {}
+            return StatusChangeNotice(
+                registration_number=token(el["registrationNumber"]),
+                sequence=int(token(el["sequence"])),
+                status=Status(token(el["statusCode"])),
+                at=read_timestamp(el["at"]),
+                department=Department(token(department["code"]), token(department["name"]))
+                if department
+                else None,
+                executor_name=token(executor["name"]) if executor else None,
+                executor_phone=token(executor["phone"]) if executor else None,
+                answer_date=read_date(el["answerDate"]) if "answerDate" in el else None,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise DecodeError(DecodeFault.SCHEMA_INVALID, f"unusable value: {exc}") from None

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.domain.access_log import AccessLogPolicy, OfficialIds
 from gateway.domain.rate_limit import RateLimiter
 from gateway.services.audited_requests import (
     REPLY_TOPIC_REFUSED,
@@ -99,6 +100,7 @@ def _handler() -> AuditedRequestHandler:
         limits=RateLimits(RateLimiter(1000.0, burst=1000), RateLimiter(1000.0, burst=1000)),
         now=now,
         monotonic=time.monotonic,
+        access_log=AccessLogPolicy({}, OfficialIds.MASKED, False, lambda op: "official"),
     )
     handler = AuditedRequestHandler(service, lambda: FakeUnitOfWork(store), now)
     handler.fuzz_store = store  # type: ignore[attr-defined]

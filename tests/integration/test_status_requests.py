@@ -36,7 +36,7 @@ async def _letter_in_store(gateway: Gateway, dms: DmsPublisher, index: int) -> L
     return registered
 
 
-async def _ask(gateway: Gateway, via: StatusClient, number: str, **who: str) -> StatusReply:
+async def _ask(gateway: Gateway, via: StatusClient, number: str, **who: object) -> StatusReply:
     request = build_request(gateway.settings, number, **who)  # type: ignore[arg-type]
     raw = gateway.status_codec.encode_request(request)
     return gateway.status_codec.decode_reply(await via.send(raw, timeout=TIMEOUT))

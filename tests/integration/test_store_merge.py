@@ -50,9 +50,7 @@ async def test_merging_parts_in_any_order_stores_the_fold_of_all_events(engine, 
     assert await stored(engine, events[0].registration_number) == fold(events)
 
 
-async def test_two_transactions_merging_one_letter_at_once_lose_nothing(
-    engine, database_url: str
-):
+async def test_two_transactions_merging_one_letter_at_once_lose_nothing(engine, database_url: str):
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite has a single writer: there is no concurrent merge to lose")
     events = letter_events(9, random.Random(9))

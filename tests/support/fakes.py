@@ -8,8 +8,10 @@ from types import TracebackType
 from typing import Self
 from uuid import UUID
 
+from gateway.domain.access_log import Lookup
 from gateway.domain.letters import AcceptanceNotice, HistoryEntry, Letter
 from gateway.domain.partners import OutcomeReport, StatusChangeNotification
+from gateway.domain.status_notices import StatusChangeNotice
 from gateway.services.ports import AuditEntry, ConnectionLost, ReplyKey, StoredReply
 
 
@@ -27,6 +29,7 @@ class FakeStore:
         self.partner_notifications: dict[
             tuple[str, str, int], tuple[StatusChangeNotification, datetime | None]
         ] = {}
+        self.status_notices: dict[tuple[str, int], tuple[StatusChangeNotice, datetime | None]] = {}
         self.fail_next_commits = 0  # simulate a database outage
         self.lose_connection_next_commits = 0  # simulate pooled connections that died
         self.commits = 0
@@ -83,6 +86,35 @@ class _Notices:
                 self._pending.notices[number] = (notice, now)
 
 
+class _StatusNotices:
+    def __init__(self, pending: FakeStore, store: FakeStore) -> None:
+        self._pending, self._store = pending, store
+
+    async def last_noticed(self, numbers: Collection[str]) -> dict[str, int]:
+        last: dict[str, int] = {}
+        for number, sequence in self._store.status_notices:
+            if number in numbers:
+                last[number] = max(sequence, last.get(number, 0))
+        return last
+
+    async def add(self, notices: Collection[StatusChangeNotice], now: datetime) -> None:
+        for notice in notices:
+            key = (notice.registration_number, notice.sequence)
+            if key not in self._store.status_notices:
+                self._pending.status_notices.setdefault(key, (notice, None))
+
+    async def pending(self, limit: int) -> list[StatusChangeNotice]:
+        waiting = [n for n, sent in self._store.status_notices.values() if sent is None]
+        return waiting[:limit]
+
+    async def mark_published(self, notices: Collection[StatusChangeNotice], now: datetime) -> None:
+        for notice in notices:
+            self._pending.status_notices[(notice.registration_number, notice.sequence)] = (
+                notice,
+                now,
+            )
+
+
 class _Journal:
     def __init__(self, pending: FakeStore, store: FakeStore) -> None:
         self._pending, self._store = pending, store
@@ -101,6 +133,17 @@ class _Journal:
     async def replies_for(self, keys: Collection[ReplyKey]) -> dict[ReplyKey, StoredReply]:
         return {k: self._store.replies[k] for k in keys if k in self._store.replies}
 
+    async def lookups(self, registration_number: str) -> list[Lookup]:
+        answered = [
+            e
+            for e in self._store.audit
+            if e.registration_number == registration_number and e.outcome == "ANSWERED"
+        ]
+        return [
+            Lookup(e.received_at, e.request_topic, e.end_user_hash, e.operator_id)
+            for e in sorted(answered, key=lambda e: e.received_at, reverse=True)
+        ]
+
 
 class FakeUnitOfWork:
     """Writes go to a pending copy and reach the store only on commit, like a transaction."""
@@ -114,6 +157,7 @@ class FakeUnitOfWork:
         self.notices = _Notices(self._pending, self.store)
         self.journal = _Journal(self._pending, self.store)
         self.partners = _Partners(self._pending, self.store)
+        self.status_notices = _StatusNotices(self._pending, self.store)
         return self
 
     async def __aexit__(
@@ -142,6 +186,7 @@ class FakeUnitOfWork:
         store.replies.update(pending.replies)
         store.reports.extend(pending.reports)
         store.partner_notifications.update(pending.partner_notifications)
+        store.status_notices.update(pending.status_notices)
         store.commits += 1
         self._pending = FakeStore()
 

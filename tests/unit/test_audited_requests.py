@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import pytest
 
 from gateway.domain.access import RequestChannel, Role
+from gateway.domain.access_log import AccessChannel, AccessLogPolicy, AccessSource, OfficialIds
 from gateway.domain.identity import IdentifierHasher
 from gateway.domain.rate_limit import RateLimiter
-from gateway.domain.requests import Fault
+from gateway.domain.requests import Fault, Query
 from gateway.services.audited_requests import AuditedRequestHandler, Delivery
 from gateway.services.ingestion import ingest_events
 from gateway.services.status_requests import RateLimits, StatusRequests
@@ -35,7 +36,22 @@ hasher = IdentifierHasher(b"unit")
 codec = EgovXmlCodec()
 
 
-def build(store: FakeStore, per_user_per_minute: int = 600, uow=None) -> AuditedRequestHandler:
+def access_log_policy(
+    officials: OfficialIds = OfficialIds.MASKED, include_own: bool = False
+) -> AccessLogPolicy:
+    sources = {
+        EGOV.request_topic: AccessSource(AccessChannel.PORTAL),
+        CALLS.request_topic: AccessSource(AccessChannel.CALL_CENTER),
+    }
+    return AccessLogPolicy(sources, officials, include_own, lambda op: f"official-{len(op)}")
+
+
+def build(
+    store: FakeStore,
+    per_user_per_minute: int = 600,
+    uow=None,
+    access_log: AccessLogPolicy | None = None,
+) -> AuditedRequestHandler:
     kind = StatusRequests(
         {c.request_topic: c for c in (EGOV, CALLS)},
         codec,
@@ -47,6 +63,7 @@ def build(store: FakeStore, per_user_per_minute: int = 600, uow=None) -> Audited
         ),
         lambda: NOW,
         lambda: 0.0,
+        access_log or access_log_policy(),
     )
     return AuditedRequestHandler(kind, uow or (lambda: FakeUnitOfWork(store)), lambda: NOW)
 
@@ -58,12 +75,19 @@ def request(
     operator: str | None = None,
     client: str = "AZ/GOV/egov-portal",
     message_id: str = "m-1",
+    query: Query = Query.STATUS,
 ) -> bytes:
     from gateway.tools.client import build_request
 
     settings = Settings()
     built = build_request(
-        settings, number, user=user, operator=operator, client=client, message_id=message_id
+        settings,
+        number,
+        user=user,
+        operator=operator,
+        client=client,
+        message_id=message_id,
+        query=query,
     )
     return codec.encode_request(built)
 
@@ -251,10 +275,103 @@ async def test_a_batch_answers_each_request_on_its_own_in_one_transaction():
     ]
     decisions = await build(store).handle_batch(batch)
     assert [d.outcome for d in decisions] == [
-        "ANSWERED", "ANSWERED", "REDELIVERED", "REDELIVERED",
-        "MALFORMED_REGISTRATION_NUMBER", "REPLY_TOPIC_REFUSED",
+        "ANSWERED",
+        "ANSWERED",
+        "REDELIVERED",
+        "REDELIVERED",
+        "MALFORMED_REGISTRATION_NUMBER",
+        "REPLY_TOPIC_REFUSED",
     ]
     assert decisions[1].reply == decisions[2].reply and decisions[5].reply is None
     assert store.commits == commits_before + 1
     audited = [e.message_id for e in store.audit[1:]]
     assert sorted(audited) == ["bad", "new", "twice", "x"], "one audit row per request"
+
+
+# ---- who looked at my letter ---------------------------------------------------------------
+
+
+def call_center() -> Delivery:
+    return Delivery("cc.req", "cc.rep", None)
+
+
+async def looked_at(store: FakeStore, handler: AuditedRequestHandler):  # type: ignore[no-untyped-def]
+    """A letter its applicant asked about once and the call center (operator OP-17) twice."""
+    registered = await letter(store)
+    number = registered.registration_number
+    await handler.handle(by_applicant(registered), egov())
+    for message_id in ("cc-1", "cc-2"):
+        asked = request(
+            number, operator="OP-17", client="AZ/DGK/call-center", message_id=message_id
+        )
+        await handler.handle(asked, call_center())
+    return registered
+
+
+def access_log_request(registered, **kwargs) -> bytes:  # type: ignore[no-untyped-def]
+    identifier = kwargs.pop("user", registered.applicant.identifier)
+    return request(
+        registered.registration_number, user=identifier, query=Query.ACCESS_LOG, **kwargs
+    )
+
+
+async def test_the_applicant_sees_the_call_center_lookups_of_their_letter_not_their_own():
+    store = FakeStore()
+    handler = build(store)
+    registered = await looked_at(store, handler)
+    decision = await handler.handle(access_log_request(registered, message_id="log"), egov())
+    log = codec.decode_reply(decision.reply).access_log
+    assert log is not None and log.registration_number == registered.registration_number
+    assert [(a.channel, a.official) for a in log.accesses] == [
+        (AccessChannel.CALL_CENTER, "official-5"),  # masked: a pseudonym, not OP-17
+        (AccessChannel.CALL_CENTER, "official-5"),
+    ]
+    assert decision.outcome == "ANSWERED" and store.audit[-1].message_id == "log"  # audited
+
+
+async def test_the_access_log_can_name_officials_and_list_the_applicants_own_lookups():
+    store = FakeStore()
+    handler = build(store, access_log=access_log_policy(OfficialIds.FULL, include_own=True))
+    registered = await looked_at(store, handler)
+    decision = await handler.handle(access_log_request(registered, message_id="log"), egov())
+    log = codec.decode_reply(decision.reply).access_log
+    assert log is not None
+    assert sorted((a.channel, a.official) for a in log.accesses) == [
+        (AccessChannel.CALL_CENTER, "OP-17"),
+        (AccessChannel.CALL_CENTER, "OP-17"),
+        (AccessChannel.PORTAL, None),
+    ]
+
+
+async def test_anyone_but_the_applicant_gets_not_found_for_the_access_log():
+    store = FakeStore()
+    handler = build(store)
+    registered = await looked_at(store, handler)
+    stranger = await handler.handle(
+        access_log_request(registered, user="9ZZZZZZ", message_id="s"), egov()
+    )
+    missing = await handler.handle(
+        request("DGK-2026-999999", user="9ZZZZZZ", message_id="x", query=Query.ACCESS_LOG), egov()
+    )
+    operator = await handler.handle(
+        request(
+            registered.registration_number,
+            operator="OP-17",
+            client="AZ/DGK/call-center",
+            message_id="o",
+            query=Query.ACCESS_LOG,
+        ),
+        call_center(),
+    )
+    assert stranger.reply is not None and missing.reply is not None and operator.reply is not None
+    faults = [codec.decode_reply(d.reply).fault for d in (stranger, missing, operator)]
+    assert faults[0] == faults[1] == faults[2] and faults[0].code is Fault.NOT_FOUND
+
+
+async def test_access_log_requests_share_the_status_requests_rate_limit():
+    store = FakeStore()
+    handler = build(store, per_user_per_minute=6)  # a burst of one
+    registered = await letter(store)
+    first = await handler.handle(access_log_request(registered, message_id="1"), egov())
+    second = await handler.handle(access_log_request(registered, message_id="2"), egov())
+    assert (first.outcome, second.outcome) == ("ANSWERED", "RATE_LIMITED")

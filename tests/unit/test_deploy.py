@@ -104,9 +104,12 @@ def test_compose_runs_kraft_kafka_postgres_a_topics_job_and_two_gateways():
     stop_grace = int(gateway["stop_grace_period"].removesuffix("s"))
     assert stop_grace > float(env["GATEWAY_SHUTDOWN_TIMEOUT_S"])
     script = "\n".join(services["topics"]["command"])
-    created = dict(re.findall(r"^\s*create (\S+) (\d+)$", script, re.MULTILINE))
+    created = dict(re.findall(r"^\s*create (\S+) (\d+)", script, re.MULTILINE))
     assert set(created) == set(DEFAULTS.all_topics)
+    assert created.pop(DEFAULTS.topic_audit_witness) == "1"  # one order of block heads
     assert set(created.values()) == {str(DEFAULTS.topic_partitions)}
+    (witness,) = re.findall(rf"^\s*create {DEFAULTS.topic_audit_witness} .*$", script, re.M)
+    assert "cleanup.policy=delete" in witness and "retention.ms=-1" in witness
 
 
 def test_the_image_runs_the_gateway_as_non_root_with_a_liveness_healthcheck():

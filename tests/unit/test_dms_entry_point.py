@@ -48,8 +48,9 @@ class RecordingIngestion(DmsIngestion):
             lambda: None,  # type: ignore[arg-type, return-value]
             readiness=Readiness(),
             backoff=Backoff(0.01, 0.01),
-            relays=Relays(Relay(), Relay()),
+            relays=Relays(Relay(), Relay(), Relay()),
             notify_partners=frozenset(),
+            notify_status_changes=False,
             by_partition=by_partition,
         )
         self.calls: list[list[DmsEvent]] = []

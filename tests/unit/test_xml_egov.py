@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from uuid import UUID
@@ -54,6 +55,7 @@ def _decoder(codec: EgovXmlCodec, kind: str):
         "request": codec.decode_request,
         "reply": codec.decode_reply,
         "notice": codec.decode_notice,
+        "status-notice": codec.decode_status_notice,
     }[kind]
 
 
@@ -291,6 +293,21 @@ def test_notice_from_registration_event(codec: EgovXmlCodec) -> None:
     assert notice.notice_id == event.event_id and notice.user_kind is ApplicantKind.COMPANY
     root = parse_untrusted(codec.encode_notice(notice))
     assert codec.gate.lxml_accepts(root) and codec.gate.xmlschema_accepts(root)
+
+
+def test_status_change_notice_example_and_round_trip(codec: EgovXmlCodec) -> None:
+    notice = codec.decode_status_notice((EXAMPLES / "status-change-notice.xml").read_bytes())
+    assert (notice.registration_number, notice.sequence, notice.status) == (
+        "DGK-2026-004127",
+        3,
+        Status.INFO_REQUESTED,
+    )
+    assert notice.department is not None and notice.department.code == "GOBI"
+    assert notice.executor_phone == "+994 12 404 12 34" and notice.answer_date is None
+    assert codec.decode_status_notice(codec.encode_status_notice(notice)) == notice
+    answered = replace(notice, department=None, executor_name=None, executor_phone=None,
+                       answer_date=date(2026, 3, 20))  # fmt: skip
+    assert codec.decode_status_notice(codec.encode_status_notice(answered)) == answered
 
 
 def test_decoders_refuse_each_others_messages(codec: EgovXmlCodec) -> None:

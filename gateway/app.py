@@ -111,8 +111,10 @@ class Gateway:
             StatusNoticeOutbox(
                 settings.topic_acceptance_notices, self.status_codec.encode_status_notice
             ),
-            self.unit_of_work,
+            self.relay_unit_of_work,
             utc_now,
+            metrics=self.metrics,
+            tracer=self.tracer,
         )
         channels = settings.request_channels()  # keyed by request topic
         self.status_service = AuditedRequestHandler[StatusRequest, StatusView | AccessLogView](
@@ -209,11 +211,13 @@ class Gateway:
         self.audit_witness = OutboxRelay(
             self.producer,
             AuditWitnessOutbox(settings.topic_audit_witness),
-            self.unit_of_work,
+            self.relay_unit_of_work,
             utc_now,
+            metrics=self.metrics,
+            tracer=self.tracer,
         )
         self.audit_sealer = AuditSealer(
-            self.unit_of_work,
+            self.relay_unit_of_work,  # untraced too: a background poll
             utc_now,
             self.audit_witness,
             block_max_rows=settings.audit_block_max_rows,

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.app import Gateway, running
 from gateway.clock import utc_now
 from gateway.domain.audit_chain import row_seal, seal
 from gateway.kafka import ensure_topics, kafka_connection
@@ -316,17 +317,23 @@ async def _sealer_lock_held(ledger: Ledger) -> bool:
 async def test_a_running_gateway_seals_its_audit_rows_and_reports_the_lag(
     kafka_bootstrap: str, database_url: str
 ):
-    from gateway.app import running
 
     settings = settings_for(kafka_bootstrap, database_url, audit_seal_interval_s=0.1)
     async with running(settings) as gateway:
         ledger = Ledger(settings, gateway.engine, gateway.audit_sealer, gateway.audit_witness)
         await ledger.write(5)
         await eventually(lambda: _unwitnessed(gateway.engine), lambda n: n == 0)
-        assert gateway.metrics.value("gateway_audit_unsealed_rows") == 0
+        # The metrics follow at the end of the sealer's round.
+        await eventually(
+            lambda: _metric(gateway, "gateway_audit_unsealed_rows"), lambda value: value == 0
+        )
         assert gateway.metrics.value("gateway_audit_seal_lag_seconds") == 0
         result = await ledger.verify()
         assert result.intact and result.rows_checked == 5 and result.unwitnessed_blocks == 0
+
+
+async def _metric(gateway: Gateway, name: str) -> float | None:
+    return gateway.metrics.value(name)
 
 
 async def _unwitnessed(engine: AsyncEngine) -> int:

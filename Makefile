@@ -21,13 +21,14 @@ run: $(STAMP)
 test: $(STAMP)
 	bash deploy/kafka/kafka.sh fetch
 	bash deploy/postgres/pg.sh ensure
-	$(PY) -m ruff check gateway consumers producers tests bench
-	$(PY) -m mypy gateway consumers producers
+	bash deploy/browser/chromium.sh ensure >/dev/null
+	$(PY) -m ruff check gateway consumers producers console tests bench
+	$(PY) -m mypy gateway consumers producers console
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(PY) -m ruff check gateway consumers producers tests bench
-	$(PY) -m mypy gateway consumers producers
+	$(PY) -m ruff check gateway consumers producers console tests bench
+	$(PY) -m mypy gateway consumers producers console
 
 ## Fault suite at full size (CHAOS_EVENTS per scenario, default 100,000) and its results table.
 chaos: $(STAMP)

@@ -7,15 +7,22 @@ import asyncio
 import contextlib
 import gc
 import logging
+import secrets
 import time
-from collections.abc import AsyncIterator, Iterable
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Protocol
 
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from opentelemetry.trace import TracerProvider
+from starlette.applications import Starlette
 
+from console.app import ConsoleConfig, ConsoleServices, build_console
+from console.lookup_codec import JsonLookupCodec
+from console.oidc import OidcConfig, parse_role_map
+from console.security import Timeouts
 from consumers.dms_events import subscribe_dms_events
 from consumers.requests import subscribe_requests
 from gateway.clock import utc_now
@@ -25,20 +32,29 @@ from gateway.domain.partners import Operation
 from gateway.domain.rate_limit import RateLimiter
 from gateway.domain.requests import StatusRequest, StatusView
 from gateway.kafka import ensure_topics, faststream_security, kafka_connection
+from gateway.ops.asgi import utc_today
 from gateway.ops.asyncapi import declare_outbound, specification
 from gateway.ops.endpoints import build_operations
 from gateway.partner_registry import load_partners
+from gateway.reports.control import control_report
+from gateway.reports.periods import Period
 from gateway.services.audit_sealing import AuditSealer
 from gateway.services.audited_requests import AuditedRequestHandler
+from gateway.services.console import ConsoleLookups, Oversight
+from gateway.services.dead_letter_log import RecordedDeadLetters
 from gateway.services.ingestion import Backoff, DmsIngestion, Relays
 from gateway.services.partner_requests import PartnerRequests
+from gateway.services.ports import StatusCodec
+from gateway.services.signin import SignIn
 from gateway.services.status_requests import RateLimits, StatusRequests
-from gateway.settings import Settings
+from gateway.settings import CONSOLE_CHANNEL, CONSOLE_PATH, Settings
+from gateway.store.console import SqlAccounts, SqlDeadLetterLog, SqlOversight, SqlSignInLog
 from gateway.store.migrate import upgrade_to_head
 from gateway.store.sql import SqlUnitOfWork, create_engine
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.readiness import Readiness
 from gateway.telemetry.tracing import TRACER_NAME, shutdown_tracing, tracer_provider
+from gateway.tools.accounts import ensure_initial_account
 from gateway.xmlcodec.loading import load_codecs
 from producers.acceptance_notices import AcceptanceNoticeOutbox
 from producers.audit_witness import AuditWitnessOutbox
@@ -117,26 +133,21 @@ class Gateway:
             tracer=self.tracer,
         )
         channels = settings.request_channels()  # keyed by request topic
-        self.status_service = AuditedRequestHandler[StatusRequest, StatusView | AccessLogView](
-            StatusRequests(
-                channels=channels,
-                codec=self.status_codec,
-                numbers=settings.registration_number_pattern,
-                hasher=self.hasher,
-                limits=RateLimits(
-                    per_user=RateLimiter(
-                        settings.rate_limit_per_user_per_minute / 60.0,
-                        burst=max(1, settings.rate_limit_per_user_per_minute / 6),
-                    ),
-                    per_client=RateLimiter(
-                        settings.rate_limit_per_client_per_second,
-                        burst=settings.rate_limit_per_client_per_second,
-                    ),
-                ),
-                now=utc_now,
-                monotonic=time.monotonic,
-                access_log=self._access_log_policy(settings, channels.values()),
+        self.access_log = self._access_log_policy(settings, channels.values())
+        # One set of limits: an operator asking on the call-center topic and in the console
+        # draws on one allowance.
+        self.rate_limits = RateLimits(
+            per_user=RateLimiter(
+                settings.rate_limit_per_user_per_minute / 60.0,
+                burst=max(1, settings.rate_limit_per_user_per_minute / 6),
             ),
+            per_client=RateLimiter(
+                settings.rate_limit_per_client_per_second,
+                burst=settings.rate_limit_per_client_per_second,
+            ),
+        )
+        self.status_service = AuditedRequestHandler[StatusRequest, StatusView | AccessLogView](
+            self._status_requests(settings, channels, self.status_codec),
             self.unit_of_work,
             utc_now,
         )
@@ -155,7 +166,11 @@ class Gateway:
         self._wire_partners(settings)
         self.ingestion = DmsIngestion(
             self.dms_codec,
-            DeadLetterPublisher(self.producer, settings.topic_dead_letters),
+            RecordedDeadLetters(
+                DeadLetterPublisher(self.producer, settings.topic_dead_letters),
+                SqlDeadLetterLog(self.engine),
+                utc_now,
+            ),
             self.unit_of_work,
             self.hasher,
             utc_now,
@@ -175,21 +190,82 @@ class Gateway:
             ingestion=self.ingestion,
             tracer=self.tracer,
         )
+        channel_names = {topic: channel.name for topic, channel in channels.items()}
+        self.accounts = SqlAccounts(self.engine)
+        self.console_app = (
+            self._console_app(settings, {**channel_names, CONSOLE_CHANNEL: "console"})
+            if settings.console_enabled
+            else None
+        )
         self.operations = build_operations(
             settings,
             self.readiness,
             self.metrics,
             self.engine,
             kafka_connection(settings),
-            {topic: channel.name for topic, channel in channels.items()},
+            channel_names,
             groups={
                 settings.group("dms"): settings.dms_topics,
                 settings.group("requests"): tuple(channels),
             },
             asyncapi=specification(self.broker),
+            mounts={CONSOLE_PATH: self.console_app} if self.console_app else None,
         )
         self._wire_audit_sealing(settings)
         self._background: list[asyncio.Task[None]] = []
+
+    def _status_requests(
+        self, settings: Settings, channels: Mapping[str, RequestChannel], codec: StatusCodec
+    ) -> StatusRequests:
+        return StatusRequests(
+            channels=channels,
+            codec=codec,
+            numbers=settings.registration_number_pattern,
+            hasher=self.hasher,
+            limits=self.rate_limits,
+            now=utc_now,
+            monotonic=time.monotonic,
+            access_log=self.access_log,
+        )
+
+    def _console_app(self, settings: Settings, channel_names: Mapping[str, str]) -> Starlette:
+        """The console, on the same services as the Kafka entry points; mounted at /console."""
+        codec = JsonLookupCodec()
+        channel = settings.console_channel()
+        lookups = AuditedRequestHandler[StatusRequest, StatusView | AccessLogView](
+            self._status_requests(settings, {channel.request_topic: channel}, codec),
+            self.unit_of_work,
+            utc_now,
+        )
+        attempts = settings.console_signin_attempts_per_minute
+        engine = self.engine
+
+        async def report(period: Period) -> dict[str, object]:
+            return await control_report(engine, period, utc_today(), channel_names)
+
+        services = ConsoleServices(
+            lookups=ConsoleLookups(
+                lookups,
+                codec,
+                channel.request_topic,
+                settings.console_client_id,
+                lambda: uuid.uuid4().hex,
+            ),
+            oversight=Oversight(
+                SqlOversight(engine), channel_names, utc_today, settings.console_due_soon_days
+            ),
+            signin=SignIn(
+                self.accounts,
+                SqlSignInLog(engine),
+                per_user=RateLimiter(attempts / 60.0, burst=attempts),
+                per_client=RateLimiter(4 * attempts / 60.0, burst=4 * attempts),  # shared NATs
+                now=utc_now,
+                monotonic=time.monotonic,
+            ),
+            control_report=report,
+            today=utc_today,
+        )
+        return build_console(services, console_config(settings))
 
     def _access_log_policy(
         self, settings: Settings, channels: Iterable[RequestChannel]
@@ -197,6 +273,7 @@ class Gateway:
         """What each request topic means in an applicant's access log."""
         by_role = {Role.EGOV: AccessChannel.PORTAL, Role.CALLCENTER: AccessChannel.CALL_CENTER}
         sources = {c.request_topic: AccessSource(by_role[c.role]) for c in channels}
+        sources[CONSOLE_CHANNEL] = AccessSource(AccessChannel.CONSOLE)  # an operator's lookup
         for partner in self.partners:
             sources[partner.request_topic] = AccessSource(AccessChannel.PARTNER, partner.name)
         return AccessLogPolicy(
@@ -286,6 +363,8 @@ class Gateway:
         log.info("starting gateway", extra={"topic": ",".join(self.topics)})
         await self.operations.start()  # live at once; ready once everything below has started
         await upgrade_to_head(self.engine)
+        if self.console_app is not None:
+            await ensure_initial_account(self.accounts, self.settings, utc_now)
         if self.settings.create_topics:
             await ensure_topics(self.settings, self.topics)
         await self.producer.start()
@@ -322,6 +401,32 @@ class Gateway:
         await self.operations.stop()
         shutdown_tracing(self.tracing)
         log.info("gateway stopped")
+
+
+def console_config(settings: Settings) -> ConsoleConfig:
+    secret = settings.console_session_secret
+    oidc = None
+    if settings.console_oidc_metadata_url:
+        assert settings.console_oidc_client_id and settings.console_oidc_client_secret
+        oidc = OidcConfig(
+            metadata_url=settings.console_oidc_metadata_url,
+            client_id=settings.console_oidc_client_id,
+            client_secret=settings.console_oidc_client_secret.get_secret_value(),
+            scope=settings.console_oidc_scope,
+            user_claim=settings.console_oidc_user_claim,
+            roles_claim=settings.console_oidc_roles_claim,
+            departments_claim=settings.console_oidc_departments_claim,
+            role_map=parse_role_map(settings.console_oidc_role_map),
+        )
+    return ConsoleConfig(
+        # Development without a configured secret: a fresh one per start (settings refuse
+        # this in production).
+        session_secret=secret.get_secret_value() if secret else secrets.token_urlsafe(32),
+        secure_cookies=settings.console_secure_cookies,
+        timeouts=Timeouts(settings.console_idle_timeout_s, settings.console_absolute_timeout_s),
+        oidc=oidc,
+        password_sign_in=settings.console_password_sign_in,
+    )
 
 
 @contextlib.asynccontextmanager

@@ -1,4 +1,5 @@
-"""Command line: `python -m gateway run|ask|simulate-dms|rebuild|report|verify-audit|asyncapi`."""
+"""Command line: `python -m gateway COMMAND`: run, ask, simulate-dms, rebuild, report,
+verify-audit, asyncapi, accounts."""
 
 from __future__ import annotations
 
@@ -76,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--from", dest="date_from", metavar="DATE", help="first day sealed")
     verify.add_argument("--to", dest="date_to", metavar="DATE", help="last day sealed")
+    from gateway.tools.accounts import add_arguments
+
+    add_arguments(commands)
 
     asyncapi = commands.add_parser("asyncapi", help="write (or --check) docs/asyncapi.json")
     asyncapi.add_argument("--check", action="store_true", help="fail if the file is not current")
@@ -113,6 +117,10 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return _report(settings, args)
     if args.command == "verify-audit":
         return _verify_audit(settings, args)
+    if args.command == "accounts":
+        from gateway.tools.accounts import accounts_command
+
+        return asyncio.run(accounts_command(settings, args))
     if args.command == "asyncapi":
         from gateway.tools.asyncapi import asyncapi_command
 

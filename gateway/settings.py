@@ -35,6 +35,8 @@ class SaslMechanism(StrEnum):
 
 
 DEVELOPMENT_HASH_KEY = "development-only-key-change-me"
+CONSOLE_CHANNEL = "console"  # the request_topic of console lookups in the audit
+CONSOLE_PATH = "/console"  # where the console is mounted on the gateway's HTTP app
 
 
 class Settings(BaseSettings):
@@ -204,6 +206,57 @@ class Settings(BaseSettings):
         description="Directory holding the XSDs (dms/, egov/); unset = the source tree's schemas/",
     )
 
+    # --- operator console (issue 15) ------------------------------------------------------
+    console_enabled: bool = Field(default=True, description="Serve the web console at /console")
+    console_session_secret: SecretStr | None = Field(
+        default=None,
+        description="Key signing session cookies (32+ characters; required in production; "
+        "unset in development = a random key per start, so restarts sign everyone out)",
+    )
+    console_secure_cookies: bool = Field(
+        default=False, description="Session cookie only over HTTPS (required in production)"
+    )
+    console_idle_timeout_s: float = Field(
+        default=900, gt=0, description="A console session unused this long ends"
+    )
+    console_absolute_timeout_s: float = Field(
+        default=8 * 3600, gt=0, description="A console session ends this long after sign-in"
+    )
+    console_signin_attempts_per_minute: int = Field(
+        default=5, ge=1, description="Sign-in attempts allowed per username and per address"
+    )
+    console_due_soon_days: int = Field(
+        default=5, ge=0, description="Department heads see open letters due within this many days"
+    )
+    console_client_id: str = Field(
+        default="AZ/DGK/operator-console",
+        description="Client id under which console lookups are audited (channel `console`)",
+    )
+    console_password_sign_in: bool = Field(
+        default=True, description="Allow sign-in with local accounts (off: only OIDC)"
+    )
+    console_oidc_metadata_url: str | None = Field(
+        default=None,
+        description="OpenID Connect discovery URL of the identity provider; unset = no OIDC",
+    )
+    console_oidc_client_id: str | None = None
+    console_oidc_client_secret: SecretStr | None = None
+    console_oidc_scope: str = "openid profile"
+    console_oidc_user_claim: str = Field(
+        default="preferred_username", description="Claim naming the user (falls back to sub)"
+    )
+    console_oidc_roles_claim: str = Field(
+        default="roles", description="Claim listing the user's roles at the provider"
+    )
+    console_oidc_departments_claim: str = Field(
+        default="departments", description="Claim listing the departments a head is head of"
+    )
+    console_oidc_role_map: str = Field(
+        default="",
+        description="provider-role=console-role pairs, comma-separated "
+        "(console roles: operator, department-head, controller, auditor)",
+    )
+
     @model_validator(mode="after")
     def _security_is_complete(self) -> Settings:
         if self.kafka_security_protocol is SecurityProtocol.SASL_SSL and not (
@@ -213,6 +266,18 @@ class Settings(BaseSettings):
         key = self.identifier_hash_key.get_secret_value()
         if self.environment == "production" and (key == DEVELOPMENT_HASH_KEY or len(key) < 32):
             raise ValueError("production needs GATEWAY_IDENTIFIER_HASH_KEY of 32+ characters")
+        if self.environment == "production" and self.console_enabled:
+            secret = self.console_session_secret
+            if secret is None or len(secret.get_secret_value()) < 32:
+                raise ValueError(
+                    "production needs GATEWAY_CONSOLE_SESSION_SECRET of 32+ characters"
+                )
+            if not self.console_secure_cookies:
+                raise ValueError("production needs GATEWAY_CONSOLE_SECURE_COOKIES=true (TLS)")
+        if self.console_oidc_metadata_url and not (
+            self.console_oidc_client_id and self.console_oidc_client_secret
+        ):
+            raise ValueError("OIDC needs GATEWAY_CONSOLE_OIDC_CLIENT_ID and _CLIENT_SECRET")
         return self
 
     @property
@@ -286,6 +351,17 @@ class Settings(BaseSettings):
             ),
         )
         return {channel.request_topic: channel for channel in channels}
+
+    def console_channel(self) -> RequestChannel:
+        """Console lookups: the call center's rules, on their own channel (its topic name is
+        only a label in the audit; nothing is published)."""
+        return RequestChannel(
+            "console",
+            Role.CALLCENTER,
+            CONSOLE_CHANNEL,
+            frozenset({CONSOLE_CHANNEL}),
+            frozenset({self.console_client_id}),
+        )
 
     def identifier_hasher(self) -> IdentifierHasher:
         """The one way personal ids become stored hashes: the service and every command."""

@@ -29,8 +29,18 @@ class RequestChannel:
     allowed_clients: frozenset[str]
 
 
-def may_see(letter: Letter, role: Role, end_user_hash: str | None) -> bool:
+def may_see(
+    letter: Letter,
+    role: Role,
+    end_user_hash: str | None,
+    departments: frozenset[str] | None = None,
+) -> bool:
+    """`departments`: the asker sees only these departments' letters (console department heads)."""
     if not letter.is_registered:  # status before registration: nothing to show yet
+        return False
+    if departments is not None and (
+        letter.department is None or letter.department.code not in departments
+    ):
         return False
     if role is Role.CALLCENTER:
         return True

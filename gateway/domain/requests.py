@@ -56,6 +56,8 @@ class StatusRequest:
     header: RequestHeader
     registration_number: str | None  # as sent; None when the element is absent
     query: Query = Query.STATUS
+    # A console department head may see only their departments' letters; None = no such scope.
+    departments: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)

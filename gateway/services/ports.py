@@ -16,6 +16,16 @@ from uuid import UUID
 
 from gateway.domain.access_log import AccessLogView, Lookup
 from gateway.domain.audit_chain import BlockHead, SealedValue
+from gateway.domain.console import (
+    AccessRecord,
+    Account,
+    ConsoleRole,
+    DailyRequests,
+    DeadLetterEntry,
+    SignInAttempt,
+    Timeliness,
+    WorkloadLetter,
+)
 from gateway.domain.letters import AcceptanceNotice, DmsEvent, HistoryEntry, Letter
 from gateway.domain.partners import (
     OutcomeReport,
@@ -272,3 +282,59 @@ class PartnerCodec(Protocol):
     def encode_reply(
         self, header: RequestHeader | None, request_sha256: str, result: PartnerResult
     ) -> bytes: ...
+
+
+# ---- the operator console -----------------------------------------------------------------
+
+
+class LookupCodec(StatusCodec, Protocol):
+    """The console's own request/reply encoding: the same service answers it as a Kafka request,
+    and the audit keeps the hash of exactly these bytes."""
+
+    def encode_request(self, request: StatusRequest) -> bytes: ...
+    def decode_reply(self, raw: bytes) -> StatusView | FaultView: ...
+
+
+class Accounts(Protocol):
+    """Local console accounts with salted password hashes."""
+
+    async def verify(self, username: str, password: str) -> Account | None:
+        """The enabled account if the password is right; None otherwise (any reason)."""
+
+    async def add(
+        self,
+        username: str,
+        password: str,
+        roles: frozenset[ConsoleRole],
+        departments: frozenset[str],
+        now: datetime,
+    ) -> None: ...
+    async def set_disabled(self, username: str, disabled: bool) -> bool:
+        """False if there is no such account."""
+
+    async def all(self) -> list[Account]: ...
+
+
+class SignInLog(Protocol):
+    async def record(self, attempt: SignInAttempt) -> None: ...
+
+
+class DeadLetterLog(Protocol):
+    async def record(self, entry: DeadLetterEntry) -> None: ...
+
+
+class OversightQueries(Protocol):
+    """The console's read side, aggregated in the store."""
+
+    async def workload(self, departments: Collection[str], until: date) -> list[WorkloadLetter]:
+        """Open letters of these departments due on or before `until`, by due date."""
+
+    async def access_trail(self, registration_number: str, limit: int) -> list[AccessRecord]:
+        """Newest first; `channel` holds the request topic."""
+
+    async def recent_dead_letters(self, limit: int) -> list[DeadLetterEntry]: ...
+    async def requests_per_day(self, start: datetime, end: datetime) -> list[DailyRequests]:
+        """`channel` holds the request topic."""
+
+    async def timeliness(self, start_day: date, end_day: date) -> list[Timeliness]:
+        """Letters answered or closed in [start_day, end_day), by department."""

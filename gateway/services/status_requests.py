@@ -105,7 +105,8 @@ class StatusRequests:
         for a, topic in requests:
             letter, history = found.get(a.registration_number or "", (None, []))
             role = self._channels[topic].role
-            if letter is None or not may_see(letter, role, a.end_user_hash):
+            scope = a.request.departments if a.request else None
+            if letter is None or not may_see(letter, role, a.end_user_hash, scope):
                 results.append(FaultView(Fault.NOT_FOUND))  # absent or not theirs: the same
             elif a.request is None or a.request.query is Query.STATUS:
                 results.append(self._view(letter, history))

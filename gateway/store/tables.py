@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -72,6 +73,7 @@ letters = Table(
     Column("answer_date", Date),
     Column("answer_reference", String(64)),
     Index("ix_letters_sender_reference", "forwarded_by_code", "sender_reference"),
+    Index("ix_letters_department_due", "department_code", "due_date"),
 )
 
 letter_history = Table(
@@ -223,4 +225,47 @@ status_notices = Table(
     Column("published_at", UtcDateTime),
     PrimaryKeyConstraint("registration_number", "sequence"),
     Index("ix_status_notices_pending", "published_at", "created_at"),
+)
+
+# The operator console's local accounts (argon2id hashes); roles and departments comma-separated.
+console_accounts = Table(
+    "console_accounts",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("password_hash", String(256), nullable=False),
+    Column("roles", String(200), nullable=False),
+    Column("departments", String(1000), nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Every console sign-in attempt, sign-out and refusal. Append-only.
+console_signins = Table(
+    "console_signins",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("at", UtcDateTime, nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("method", String(16), nullable=False),
+)
+
+# Dead letters and their reasons, as published to the dead-letter topic (bytes stay there).
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("topic", String(249), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("path", Text),
+    Index("ix_dead_letters_recorded_at", "recorded_at"),
 )

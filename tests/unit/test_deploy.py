@@ -70,10 +70,11 @@ def test_the_deployment_probes_the_real_endpoints_as_non_root_with_two_replicas(
     refs = {next(iter(r.values()))["name"] for r in container["envFrom"]}
     assert refs == {k8s["ConfigMap"]["metadata"]["name"], k8s["Secret"]["metadata"]["name"]}
     # Secrets are not in the ConfigMap.
-    assert not {"GATEWAY_DATABASE_URL", "GATEWAY_IDENTIFIER_HASH_KEY"} & set(config)
+    secrets = {"GATEWAY_DATABASE_URL", "GATEWAY_IDENTIFIER_HASH_KEY"}
+    assert not (secrets | {"GATEWAY_CONSOLE_SESSION_SECRET"}) & set(config)
     Settings(
         **{k.removeprefix("GATEWAY_").lower(): v for k, v in config.items()}
-        | {"identifier_hash_key": "k" * 40}
+        | {"identifier_hash_key": "k" * 40, "console_session_secret": "s" * 40}
     )  # the ConfigMap's values validate
 
 

@@ -34,7 +34,22 @@ def test_production_refuses_the_development_hash_key(monkeypatch: pytest.MonkeyP
     with pytest.raises(ValidationError, match="IDENTIFIER_HASH_KEY"):
         Settings()
     monkeypatch.setenv("GATEWAY_IDENTIFIER_HASH_KEY", "k" * 40)
+    monkeypatch.setenv("GATEWAY_CONSOLE_ENABLED", "false")
     assert Settings().environment == "production"
+
+
+def test_production_refuses_a_console_without_session_secret_or_tls(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setenv("GATEWAY_ENVIRONMENT", "production")
+    monkeypatch.setenv("GATEWAY_IDENTIFIER_HASH_KEY", "k" * 40)
+    with pytest.raises(ValidationError, match="CONSOLE_SESSION_SECRET"):
+        Settings()
+    monkeypatch.setenv("GATEWAY_CONSOLE_SESSION_SECRET", "s" * 40)
+    with pytest.raises(ValidationError, match="CONSOLE_SECURE_COOKIES"):
+        Settings()
+    monkeypatch.setenv("GATEWAY_CONSOLE_SECURE_COOKIES", "true")
+    assert Settings().console_secure_cookies
 
 
 def test_sasl_without_credentials_is_refused(monkeypatch: pytest.MonkeyPatch):

@@ -1,0 +1,257 @@
+"""The operator console's store adapters: local accounts (argon2id), the sign-in audit, the
+dead-letter log and the read queries behind the console's pages (aggregated in SQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection
+from datetime import date, datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Date, and_, case, cast, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
+
+from gateway.domain.console import (
+    AccessRecord,
+    Account,
+    AccountError,
+    ConsoleRole,
+    DailyRequests,
+    DeadLetterEntry,
+    SignInAttempt,
+    Timeliness,
+    WorkloadLetter,
+    check_account,
+)
+from gateway.store.reports import FINISHED
+from gateway.store.tables import (
+    console_accounts,
+    console_signins,
+    dead_letters,
+    letters,
+    request_audit,
+)
+
+_HASHER = PasswordHasher()  # argon2id, a random salt per hash, the library's current parameters
+# Verified against when the username is unknown, so that answering takes as long either way.
+_NO_SUCH_USER = _HASHER.hash("no such user")
+
+
+def _split(csv: str) -> frozenset[str]:
+    return frozenset(part for part in csv.split(",") if part)
+
+
+class SqlAccounts:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def verify(self, username: str, password: str) -> Account | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(console_accounts).where(console_accounts.c.username == username)
+                )
+            ).first()
+        stored = row.password_hash if row is not None else _NO_SUCH_USER
+        try:  # argon2 takes tens of milliseconds of CPU: off the event loop
+            await asyncio.to_thread(_HASHER.verify, stored, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if row is None or row.disabled:
+            return None
+        return _account(row)
+
+    async def add(
+        self,
+        username: str,
+        password: str,
+        roles: frozenset[ConsoleRole],
+        departments: frozenset[str],
+        now: datetime,
+    ) -> None:
+        check_account(username, roles, departments)
+        if len(password) < 12:
+            raise AccountError("a password has at least 12 characters")
+        hashed = await asyncio.to_thread(_HASHER.hash, password)
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    insert(console_accounts).values(
+                        username=username,
+                        password_hash=hashed,
+                        roles=",".join(sorted(roles)),
+                        departments=",".join(sorted(departments)),
+                        disabled=False,
+                        created_at=now,
+                    )
+                )
+        except IntegrityError as exc:
+            raise AccountError(f"account {username!r} exists already") from exc
+
+    async def set_disabled(self, username: str, disabled: bool) -> bool:
+        async with self._engine.begin() as conn:
+            done = await conn.execute(
+                update(console_accounts)
+                .where(console_accounts.c.username == username)
+                .values(disabled=disabled)
+            )
+        return done.rowcount == 1
+
+    async def all(self) -> list[Account]:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(console_accounts).order_by(console_accounts.c.username)
+            )
+            return [_account(row) for row in rows]
+
+
+def _account(row: object) -> Account:
+    return Account(
+        username=row.username,  # type: ignore[attr-defined]
+        roles=frozenset(ConsoleRole(r) for r in _split(row.roles)),  # type: ignore[attr-defined]
+        departments=_split(row.departments),  # type: ignore[attr-defined]
+        disabled=bool(row.disabled),  # type: ignore[attr-defined]
+        created_at=row.created_at,  # type: ignore[attr-defined]
+    )
+
+
+class SqlSignInLog:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def record(self, attempt: SignInAttempt) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(console_signins).values(
+                    at=attempt.at,
+                    username=attempt.username,
+                    outcome=attempt.outcome.value,
+                    client=attempt.client,
+                    method=attempt.method,
+                )
+            )
+
+
+class SqlDeadLetterLog:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def record(self, entry: DeadLetterEntry) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(dead_letters).values(
+                    recorded_at=entry.recorded_at,
+                    topic=entry.topic,
+                    partition=entry.partition,
+                    offset=entry.offset,
+                    reason=entry.reason,
+                    detail=entry.detail,
+                    path=entry.path,
+                )
+            )
+
+
+def _open() -> ColumnElement[bool]:
+    return letters.c.status.is_(None) | letters.c.status.not_in(FINISHED)
+
+
+class SqlOversight:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def workload(self, departments: Collection[str], until: date) -> list[WorkloadLetter]:
+        if not departments:
+            return []
+        c = letters.c
+        query = (
+            select(
+                c.registration_number,
+                c.department_code,
+                c.department_name,
+                c.executor_name,
+                c.executor_phone,
+                c.status,
+                c.due_date,
+            )
+            .where(c.department_code.in_(list(departments)), c.due_date <= until, _open())
+            .order_by(c.due_date, c.registration_number)
+        )
+        async with self._engine.connect() as conn:
+            return [WorkloadLetter(*row) for row in await conn.execute(query)]
+
+    async def access_trail(self, registration_number: str, limit: int) -> list[AccessRecord]:
+        a = request_audit.c
+        query = (
+            select(
+                a.received_at,
+                a.request_topic,
+                a.client_id,
+                a.operator_id,
+                a.end_user_hash,
+                a.outcome,
+            )
+            .where(a.registration_number == registration_number)
+            .order_by(a.received_at.desc(), a.id.desc())
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [AccessRecord(*row) for row in await conn.execute(query)]
+
+    async def recent_dead_letters(self, limit: int) -> list[DeadLetterEntry]:
+        d = dead_letters.c
+        query = (
+            select(d.recorded_at, d.topic, d.partition, d.offset, d.reason, d.detail, d.path)
+            .order_by(d.recorded_at.desc(), d.id.desc())
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [DeadLetterEntry(*row) for row in await conn.execute(query)]
+
+    async def requests_per_day(self, start: datetime, end: datetime) -> list[DailyRequests]:
+        a = request_audit.c
+        async with self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                day: ColumnElement[date] = cast(func.timezone("UTC", a.received_at), Date)
+            else:  # SQLite keeps UTC text; its date() takes the day part
+                day = func.date(a.received_at)
+            query = (
+                select(day.label("day"), a.request_topic, a.outcome, func.count())
+                .where(a.received_at >= start, a.received_at < end)
+                .group_by(day, a.request_topic, a.outcome)
+                .order_by(day)
+            )
+            rows = await conn.execute(query)
+            return [
+                DailyRequests(_as_date(d), topic, outcome, int(n)) for d, topic, outcome, n in rows
+            ]
+
+    async def timeliness(self, start_day: date, end_day: date) -> list[Timeliness]:
+        c = letters.c
+        late = c.answer_date > c.due_date
+        query = (
+            select(
+                c.department_code,
+                c.department_name,
+                func.sum(case((late, 0), else_=1)),
+                func.sum(case((late, 1), else_=0)),
+            )
+            .where(
+                and_(c.answer_date >= start_day, c.answer_date < end_day),
+                c.due_date.is_not(None),
+                c.status.in_(FINISHED),
+            )
+            .group_by(c.department_code, c.department_name)
+            .order_by(c.department_code)
+        )
+        async with self._engine.connect() as conn:
+            return [
+                Timeliness(code, name, int(on_time), int(late_count))
+                for code, name, on_time, late_count in await conn.execute(query)
+            ]
+
+
+def _as_date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])

@@ -1,0 +1,114 @@
+"""`python -m gateway accounts add|disable|enable|list`: the console's local accounts; and the
+first start's initial account in development mode."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import secrets
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from gateway.domain.console import AccountError, ConsoleRole
+from gateway.services.ports import Accounts
+from gateway.settings import CONSOLE_PATH, Settings
+
+log = logging.getLogger(__name__)
+INITIAL_ACCOUNT = "console-admin"
+
+
+def add_arguments(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    accounts = commands.add_parser("accounts", help="console accounts: add, disable, enable, list")
+    actions = accounts.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="add an account (asks for the password)")
+    add.add_argument("username")
+    add.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        choices=[r.value for r in ConsoleRole],
+        help="repeat for several roles",
+    )
+    add.add_argument("--department", action="append", default=[], help="for department heads")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    for name in ("disable", "enable"):
+        actions.add_parser(name, help=f"{name} an account").add_argument("username")
+    actions.add_parser("list", help="list the accounts (never their passwords)")
+
+
+async def accounts_command(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.store.console import SqlAccounts
+    from gateway.store.migrate import upgrade_to_head
+    from gateway.store.sql import create_engine
+
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade_to_head(engine)
+        accounts = SqlAccounts(engine)
+        if args.action == "add":
+            password = (
+                sys.stdin.readline().rstrip("\n")
+                if args.password_stdin
+                else getpass.getpass(f"Password for {args.username}: ")
+            )
+            try:
+                await accounts.add(
+                    args.username,
+                    password,
+                    frozenset(ConsoleRole(r) for r in args.role),
+                    frozenset(args.department),
+                    datetime.now(UTC),
+                )
+            except AccountError as exc:
+                print(f"accounts: {exc}", file=sys.stderr)
+                return 2
+            print(f"account {args.username} added")
+        elif args.action in ("disable", "enable"):
+            if not await accounts.set_disabled(args.username, args.action == "disable"):
+                print(f"accounts: no account {args.username!r}", file=sys.stderr)
+                return 2
+            print(f"account {args.username} {args.action}d")
+        else:
+            for account in await accounts.all():
+                state = "disabled" if account.disabled else "enabled"
+                print(
+                    f"{account.username}\t{state}\t{','.join(sorted(account.roles))}\t"
+                    f"{','.join(sorted(account.departments)) or '-'}\t"
+                    f"{account.created_at:%Y-%m-%d}"
+                )
+        return 0
+    finally:
+        await engine.dispose()
+
+
+async def ensure_initial_account(
+    accounts: Accounts, settings: Settings, now: Callable[[], datetime]
+) -> None:
+    """No account exists with a fixed password. On a development store without accounts, the
+    first start makes one with a random password and logs it, once; production never does."""
+    if not settings.console_enabled or await accounts.all():
+        return
+    if settings.environment == "production":
+        log.warning(
+            "the console has no accounts: add one with `python -m gateway accounts add` "
+            "or sign in through OIDC"
+        )
+        return
+    password = secrets.token_urlsafe(15)
+    roles = frozenset({ConsoleRole.OPERATOR, ConsoleRole.CONTROLLER, ConsoleRole.AUDITOR})
+    await accounts.add(INITIAL_ACCOUNT, password, roles, frozenset(), now())
+    # Logged on purpose, once, in development only: the newcomer's way in. Never stored in clear.
+    log.warning(
+        "console: created account %r (operator, controller, auditor) with the one-time password "
+        "%s - sign in at http://%s:%d%s/ and add real accounts with "
+        "`python -m gateway accounts add`",
+        INITIAL_ACCOUNT,
+        password,
+        settings.http_host,
+        settings.http_port,
+        CONSOLE_PATH,
+    )

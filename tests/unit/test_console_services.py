@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from console.lookup_codec import JsonLookupCodec
+from gateway.domain.access_log import AccessChannel, AccessLogPolicy, AccessSource, OfficialIds
 from gateway.domain.console import ConsoleRole, Principal
 from gateway.domain.identity import IdentifierHasher
 from gateway.domain.rate_limit import RateLimiter
@@ -38,6 +39,12 @@ def lookups(store: FakeStore, per_minute: int = 600) -> ConsoleLookups:
         RateLimits(RateLimiter(per_minute / 60, max(1, per_minute / 6)), RateLimiter(100, 100)),
         lambda: NOW,
         lambda: 0.0,
+        AccessLogPolicy(
+            {channel.request_topic: AccessSource(AccessChannel.CONSOLE)},
+            OfficialIds.MASKED,
+            False,
+            lambda op: "official",
+        ),
     )
     handler = AuditedRequestHandler(kind, lambda: FakeUnitOfWork(store), lambda: NOW)
     ids = iter(range(1_000_000))

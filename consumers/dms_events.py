@@ -26,6 +26,8 @@ def subscribe_dms_events(
     topics: Sequence[str],
     *,
     group_id: str,
+    group_instance_id: str | None,
+    session_timeout_ms: int,
     max_records: int,
     ingestion: DmsIngestion,
     tracer: Tracer | None = None,
@@ -36,6 +38,8 @@ def subscribe_dms_events(
     @broker.subscriber(
         *topics,
         group_id=group_id,
+        group_instance_id=group_instance_id,
+        session_timeout_ms=session_timeout_ms,
         batch=True,
         max_records=max_records,
         decoder=the_message,

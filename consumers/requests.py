@@ -42,6 +42,8 @@ def subscribe_requests(
     title: str,
     description: str,
     group_id: str,
+    group_instance_id: str | None,
+    session_timeout_ms: int,
     service: AuditedRequestHandler,
     replies: ReplyPublisher,
     publish_retry_s: float,
@@ -57,6 +59,8 @@ def subscribe_requests(
     @broker.subscriber(
         *topics,
         group_id=group_id,
+        group_instance_id=group_instance_id,
+        session_timeout_ms=session_timeout_ms,
         batch=True,
         max_records=max_records,
         # An empty poll is followed by a sleep as long as its timeout (FastStream's loop): at

@@ -7,11 +7,13 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import secrets
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -60,12 +62,14 @@ from producers.acceptance_notices import AcceptanceNoticeOutbox
 from producers.audit_witness import AuditWitnessOutbox
 from producers.dead_letters import DeadLetterPublisher
 from producers.kafka_producer import KafkaProducer
-from producers.outbox_relay import OutboxRelay
+from producers.outbox_relay import Outbox, OutboxRelay
 from producers.partner_notifications import PartnerNotificationOutbox
 from producers.replies import ReplyPublisher
 from producers.status_notices import StatusNoticeOutbox
+from producers.topic_tail import TopicTail
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Background(Protocol):
@@ -78,6 +82,7 @@ class Gateway:
     def __init__(self, settings: Settings, *, tracing: TracerProvider | None = None) -> None:
         """`tracing`: spans go there instead of to GATEWAY_TRACING_EXPORTER (tests)."""
         self.settings = settings
+        self._relay_publishes = 0
         self.readiness = Readiness()
         self.readiness.fail("startup", "starting")
         self.engine = create_engine(settings.database_url)
@@ -111,26 +116,16 @@ class Gateway:
             ),
         )
         declare_outbound(self.broker, settings)  # for the AsyncAPI document: we send them
-        self.notices = OutboxRelay(
-            self.producer,
+        self.notices = self._relay(
             AcceptanceNoticeOutbox(
                 settings.topic_acceptance_notices, self.status_codec.encode_notice
-            ),
-            self.relay_unit_of_work,
-            utc_now,
-            metrics=self.metrics,
-            tracer=self.tracer,
+            )
         )
         # Status-change notices share the acceptance notices' topic: both are for the portal.
-        self.status_notices = OutboxRelay(
-            self.producer,
+        self.status_notices = self._relay(
             StatusNoticeOutbox(
                 settings.topic_acceptance_notices, self.status_codec.encode_status_notice
-            ),
-            self.relay_unit_of_work,
-            utc_now,
-            metrics=self.metrics,
-            tracer=self.tracer,
+            )
         )
         channels = settings.request_channels()  # keyed by request topic
         self.access_log = self._access_log_policy(settings, channels.values())
@@ -157,6 +152,8 @@ class Gateway:
             title="status-requests",
             description="Status requests from the e-government bus and the call center.",
             group_id=settings.group("requests"),
+            group_instance_id=settings.group_instance("requests"),
+            session_timeout_ms=settings.kafka_session_timeout_ms,
             service=self.status_service,
             replies=ReplyPublisher(self.producer),
             publish_retry_s=settings.retry_backoff_initial_s,
@@ -186,6 +183,8 @@ class Gateway:
             self.broker,
             settings.dms_topics,
             group_id=settings.group("dms"),
+            group_instance_id=settings.group_instance("dms"),
+            session_timeout_ms=settings.kafka_session_timeout_ms,
             max_records=settings.ingest_batch_max_records,
             ingestion=self.ingestion,
             tracer=self.tracer,
@@ -285,14 +284,7 @@ class Gateway:
 
     def _wire_audit_sealing(self, settings: Settings) -> None:
         """The sealer and the relay of its block heads to the witness topic, both background."""
-        self.audit_witness = OutboxRelay(
-            self.producer,
-            AuditWitnessOutbox(settings.topic_audit_witness),
-            self.relay_unit_of_work,
-            utc_now,
-            metrics=self.metrics,
-            tracer=self.tracer,
-        )
+        self.audit_witness = self._relay(AuditWitnessOutbox(settings.topic_audit_witness))
         self.audit_sealer = AuditSealer(
             self.relay_unit_of_work,  # untraced too: a background poll
             utc_now,
@@ -304,20 +296,40 @@ class Gateway:
             metrics=self.metrics,
         )
 
+    def _relay(self, outbox: Outbox[T]) -> OutboxRelay[T]:
+        """Every outbox goes out through the same relay mechanism (effectively once)."""
+        return OutboxRelay(
+            self.producer,
+            TopicTail(kafka_connection(self.settings)),
+            outbox,
+            self.relay_unit_of_work,
+            utc_now,
+            batch=self.settings.relay_batch_max_messages,
+            after_publish=self._crash_injection,
+            metrics=self.metrics,
+            tracer=self.tracer,
+        )
+
+    def _crash_injection(self) -> None:
+        """GATEWAY_TEST_KILL_AFTER_RELAY_PUBLISHES=N (tests only): after the Nth publish of a
+        relay batch, before it is marked, the process kills itself as a power cut would."""
+        limit = self.settings.test_kill_after_relay_publishes
+        if not limit:
+            return
+        self._relay_publishes += 1
+        if self._relay_publishes >= limit:
+            log.warning("test crash injection: SIGKILL after relay publish %d", limit)
+            os.kill(os.getpid(), signal.SIGKILL)
+
     def _wire_partners(self, settings: Settings) -> None:
         """Partner agencies from the registry: their requests, and their notifications."""
         self.notified_partners = frozenset(
             p.code for p in self.partners if Operation.NOTIFICATIONS in p.operations
         )
-        self.partner_notifications = OutboxRelay(
-            self.producer,
+        self.partner_notifications = self._relay(
             PartnerNotificationOutbox(
                 {p.code: p for p in self.partners}, self.partner_codec.encode_notification
-            ),
-            self.relay_unit_of_work,
-            utc_now,
-            metrics=self.metrics,
-            tracer=self.tracer,
+            )
         )
         if not self.partners:
             return
@@ -327,6 +339,8 @@ class Gateway:
             title="partner-requests",
             description="Letter status requests and outcome reports from partner agencies.",
             group_id=settings.group("partners"),
+            group_instance_id=settings.group_instance("partners"),
+            session_timeout_ms=settings.kafka_session_timeout_ms,
             service=AuditedRequestHandler(
                 PartnerRequests(
                     {p.request_topic: p for p in self.partners},
@@ -382,11 +396,20 @@ class Gateway:
         gc.collect()
         gc.freeze()
         self.readiness.ok("startup")
+        http = self.http_address
         log.info(
-            "gateway listening on %s (store: %s)",
+            "gateway ready: Kafka broker %s; health %s/health/ready, metrics %s/metrics "
+            "(store: %s)",
             self.settings.bootstrap_servers,
+            http,
+            http,
             self.settings.describe()["database_url"],
         )
+
+    @property
+    def http_address(self) -> str:
+        """The operations HTTP server's base URL (its actual port, also when 0 was asked)."""
+        return f"http://{self.settings.http_host}:{self.operations.port}"
 
     async def stop(self) -> None:
         self.readiness.fail("shutdown", "stopping")

@@ -9,7 +9,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING
 
 from gateway.settings import PROJECT_ROOT, Settings
@@ -31,30 +31,65 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="start the gateway (a local broker if none is set)")
-    run.add_argument("--log-level", default="INFO")
+    run.add_argument(
+        "--log-level",
+        default="INFO",
+        help="DEBUG, INFO, WARNING or ERROR (default: %(default)s)",
+    )
 
     ask = commands.add_parser("ask", help="ask the status of a letter, as the portal does")
-    ask.add_argument("registration_number")
+    ask.add_argument("registration_number", help="the letter's number, e.g. DGK-2026-000007")
     who = ask.add_mutually_exclusive_group(required=True)
-    who.add_argument("--user", help="the applicant's personal id code (FIN) or tax id (VÖEN)")
-    who.add_argument("--operator", help="call-center operator id (asks on the call-center topic)")
-    ask.add_argument("--company", action="store_true", help="--user is a company's tax id")
-    ask.add_argument("--client", help="client system id (default: the first allowed one)")
-    ask.add_argument("--timeout", type=float, default=None, help="seconds to wait for the reply")
-    ask.add_argument("--xml", action="store_true", help="print the raw reply XML")
+    who.add_argument(
+        "--user",
+        help="ask as this applicant: personal id code (FIN) or, with --company, tax id "
+        "(required unless --operator)",
+    )
+    who.add_argument(
+        "--operator",
+        help="ask as this call-center operator, on the call-center topic (required unless --user)",
+    )
     ask.add_argument(
-        "--access-log", action="store_true", help="ask who looked at the letter (applicant only)"
+        "--company", action="store_true", help="--user is a company's tax id (default: a FIN)"
+    )
+    ask.add_argument(
+        "--client",
+        help="client system id (default: the first of GATEWAY_EGOV_CLIENT_IDS, or of "
+        "GATEWAY_CALLCENTER_CLIENT_IDS with --operator)",
+    )
+    ask.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds to wait for the reply (default: GATEWAY_REPLY_TIMEOUT_S, 10)",
+    )
+    ask.add_argument(
+        "--xml", action="store_true", help="print the raw reply XML (default: a summary)"
+    )
+    _bootstrap_option(ask)
+    ask.add_argument(
+        "--access-log",
+        action="store_true",
+        help="ask who looked at the letter, as its applicant (default: ask its status)",
     )
 
     simulate = commands.add_parser("simulate-dms", help="publish a synthetic DMS event stream")
-    simulate.add_argument("--letters", type=int, default=100)
-    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument(
+        "--letters",
+        type=int,
+        default=100,
+        help="letters to register, DGK-2026-000001 upwards (default: %(default)s)",
+    )
+    simulate.add_argument(
+        "--seed", type=int, default=1, help="random seed; same seed, same events (default: 1)"
+    )
     simulate.add_argument(
         "--disorder",
         type=float,
         default=0.1,
-        help="share of letters whose events are shuffled and duplicated",
+        help="share of letters whose events are shuffled and duplicated (default: %(default)s)",
     )
+    _bootstrap_option(simulate)
 
     rebuild = commands.add_parser("rebuild", help="replay the DMS topics into an empty store")
     rebuild.add_argument(
@@ -67,24 +102,79 @@ def _parser() -> argparse.ArgumentParser:
         "report", help="control report: requests, reply times, letters, overdue letters"
     )
     when = report.add_mutually_exclusive_group(required=True)
-    when.add_argument("--period", help="YYYY-MM, YYYY-Qn or YYYY")
-    when.add_argument("--from", dest="date_from", metavar="DATE", help="first day, YYYY-MM-DD")
-    report.add_argument("--to", dest="date_to", metavar="DATE", help="last day (with --from)")
-    report.add_argument("--csv", metavar="FILE", help="also write the figures as CSV")
+    when.add_argument("--period", help="YYYY-MM, YYYY-Qn or YYYY (required unless --from)")
+    when.add_argument(
+        "--from",
+        dest="date_from",
+        metavar="DATE",
+        help="first day, YYYY-MM-DD (required unless --period)",
+    )
+    report.add_argument(
+        "--to", dest="date_to", metavar="DATE", help="last day, YYYY-MM-DD (required with --from)"
+    )
+    report.add_argument("--csv", metavar="FILE", help="also write the figures as CSV (default: no)")
 
     verify = commands.add_parser(
         "verify-audit", help="check the sealed audit log against its blocks and witness topic"
     )
-    verify.add_argument("--from", dest="date_from", metavar="DATE", help="first day sealed")
-    verify.add_argument("--to", dest="date_to", metavar="DATE", help="last day sealed")
+    verify.add_argument(
+        "--from",
+        dest="date_from",
+        metavar="DATE",
+        help="first day of blocks sealed, YYYY-MM-DD (default: the chain's start)",
+    )
+    verify.add_argument(
+        "--to",
+        dest="date_to",
+        metavar="DATE",
+        help="last day of blocks sealed, YYYY-MM-DD (default: the newest block)",
+    )
     from gateway.tools.accounts import add_arguments
 
     add_arguments(commands)
 
     asyncapi = commands.add_parser("asyncapi", help="write (or --check) docs/asyncapi.json")
-    asyncapi.add_argument("--check", action="store_true", help="fail if the file is not current")
+    asyncapi.add_argument(
+        "--check", action="store_true", help="fail if the file is not current (default: write it)"
+    )
     asyncapi.add_argument("--output", default=None, help="where to write (default: docs/)")
     return parser
+
+
+def _bootstrap_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--bootstrap",
+        metavar="HOST:PORT",
+        help="Kafka broker(s) (default: GATEWAY_KAFKA_BOOTSTRAP_SERVERS, else the broker of the "
+        "gateway `make run` started, else 127.0.0.1:GATEWAY_LOCAL_KAFKA_PORT)",
+    )
+
+
+def _client_settings(settings: Settings, args: argparse.Namespace) -> Settings:
+    """The settings `ask` and `simulate-dms` talk to the broker with."""
+    from gateway.tools.addresses import recorded_bootstrap
+
+    bootstrap = args.bootstrap or settings.kafka_bootstrap_servers or recorded_bootstrap()
+    return (
+        settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})
+        if bootstrap
+        else settings
+    )
+
+
+def _talking_to_kafka(command: str, settings: Settings, work: Coroutine[None, None, int]) -> int:
+    """Runs a command that talks to the broker; no broker answering is one line, not a traceback."""
+    from aiokafka.errors import KafkaConnectionError
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its errors are ours to report
+    try:
+        return asyncio.run(work)
+    except KafkaConnectionError:
+        print(
+            f"{command}: no Kafka broker answers at {settings.bootstrap_servers}. Start the "
+            "gateway with `make run` in another terminal, or pass --bootstrap HOST:PORT."
+        )
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,11 +194,14 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "ask":
         from gateway.tools.client import ask_and_print
 
-        return asyncio.run(ask_and_print(settings, args))
+        settings = _client_settings(settings, args)
+        return _talking_to_kafka("ask", settings, ask_and_print(settings, args))
     if args.command == "simulate-dms":
         from gateway.tools.simulator import simulate
 
-        return asyncio.run(simulate(settings, args.letters, args.seed, args.disorder))
+        settings = _client_settings(settings, args)
+        work = simulate(settings, args.letters, args.seed, args.disorder)
+        return _talking_to_kafka("simulate-dms", settings, work)
     if args.command == "rebuild":
         from gateway.tools.rebuild import rebuild
 
@@ -184,6 +277,7 @@ async def _serve_until(stop: asyncio.Event, settings: Settings) -> int:
     finish (or abandon it uncommitted) and return within GATEWAY_SHUTDOWN_TIMEOUT_S.
     If the XSDs cannot be loaded, serve only /health (not ready, saying why) until stopped."""
     from gateway.app import Gateway
+    from gateway.tools import addresses
 
     try:
         gateway = Gateway(settings)
@@ -202,9 +296,11 @@ async def _serve_until(stop: asyncio.Event, settings: Settings) -> int:
             await asyncio.gather(starting, return_exceptions=True)
         else:
             starting.result()  # a failed start ends the process with its exception
+            addresses.record(settings.bootstrap_servers, gateway.http_address)
             await stopped
         log.info("shutting down")
     finally:
+        addresses.forget()
         stopped.cancel()
         clean = await _stop_within(gateway, settings.shutdown_timeout_s)
     return 0 if clean else 1

@@ -64,6 +64,16 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     consumer_group: str = "appeals-status-gateway"
+    kafka_group_instance_id: str | None = Field(
+        default=None,
+        description="Static group membership: a stable id per replica (e.g. its pod name); "
+        "a replica restarted after a crash gets its partitions back at once. Unset = dynamic",
+    )
+    kafka_session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1,
+        description="How long the group waits for a silent member before moving its partitions",
+    )
 
     # --- topics -------------------------------------------------------------------------
     topic_dms_registrations: str = "dms.letters.registrations.v1"
@@ -94,6 +104,11 @@ class Settings(BaseSettings):
         description="Comma-separated client ids allowed on the e-gov topic",
     )
     callcenter_client_ids: str = "AZ/DGK/call-center"
+    egov_auth_levels: str = Field(
+        default="enhanced-signature",
+        description="Comma-separated authLevel values accepted from the e-gov portal's end "
+        "users (regulation 3.1: enhanced electronic signature); others: AUTH_LEVEL_NOT_ACCEPTED",
+    )
     registration_number_pattern: re.Pattern[str] = Field(
         default=DEFAULT_PATTERN,
         description="Format of a registration number after trimming and upper-casing; "
@@ -136,6 +151,9 @@ class Settings(BaseSettings):
     xml_max_bytes: int = 64 * 1024
     xml_max_depth: int = 32
     ingest_batch_max_records: int = 2000
+    relay_batch_max_messages: int = Field(
+        default=200, gt=0, description="Most outbox messages (notices) published per batch"
+    )
     retry_backoff_initial_s: float = 0.2
     retry_backoff_max_s: float = 10.0
     reply_timeout_s: float = 10.0
@@ -200,6 +218,11 @@ class Settings(BaseSettings):
         default=None,
         description="OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces; unset = the "
         "exporter's default (OTEL_EXPORTER_OTLP_* variables, else localhost:4318)",
+    )
+    test_kill_after_relay_publishes: int = Field(
+        default=0,
+        ge=0,
+        description="Tests only: SIGKILL the process after its Nth relay publish, before marking",
     )
     schemas_dir: Path | None = Field(
         default=None,
@@ -293,6 +316,10 @@ class Settings(BaseSettings):
         consumer joining, say) never pauses the others."""
         return f"{self.consumer_group}.{role}"
 
+    def group_instance(self, role: str) -> str | None:
+        """This replica's static member id in the group of `role`, if one is configured."""
+        return f"{self.kafka_group_instance_id}.{role}" if self.kafka_group_instance_id else None
+
     @property
     def dms_topics(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys((self.topic_dms_registrations, self.topic_dms_status)))
@@ -341,6 +368,7 @@ class Settings(BaseSettings):
                 self.topic_egov_requests,
                 self.egov_reply_topics,
                 self.egov_clients,
+                _split(self.egov_auth_levels),
             ),
             RequestChannel(
                 "callcenter",

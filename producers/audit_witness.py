@@ -6,6 +6,7 @@ block number and hash, which the verifier reads as the same record."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from gateway.domain.audit_chain import BlockHead
@@ -17,12 +18,16 @@ WITNESS_KEY = b"audit-chain"
 
 class AuditWitnessOutbox:
     name = "audit witness"
+    id_header = "block_number"
 
     def __init__(self, topic: str) -> None:
         self._topic = topic
 
     async def pending(self, uow: UnitOfWork, limit: int) -> list[BlockHead]:
         return await uow.audit.unwitnessed(limit)
+
+    async def pending_with_ids(self, uow: UnitOfWork, ids: Collection[str]) -> list[BlockHead]:
+        return await uow.audit.unwitnessed_among([int(i) for i in ids if i.isdigit()])
 
     async def mark_published(self, uow: UnitOfWork, items: list[BlockHead], now: datetime) -> None:
         await uow.audit.mark_witnessed([head.number for head in items], now)
@@ -32,5 +37,5 @@ class AuditWitnessOutbox:
             self._topic,
             WITNESS_KEY,
             head.witness_record(),
-            [("block_number", str(head.number).encode())],
+            [(self.id_header, str(head.number).encode())],
         )

@@ -25,6 +25,13 @@ class Outgoing:
     headers: Headers = ()
 
 
+@dataclass(frozen=True)
+class Written:
+    topic: str
+    partition: int
+    offset: int
+
+
 class KafkaProducer:
     def __init__(self, connection: dict[str, Any]) -> None:
         self._connection = connection
@@ -51,15 +58,21 @@ class KafkaProducer:
     ) -> None:
         await self.send_all([Outgoing(topic, key, value, headers)])
 
-    async def send_all(self, messages: Sequence[Outgoing]) -> None:
-        """All in flight at once, appended in order (so per partition they keep it)."""
+    async def partitions_for(self, topic: str) -> set[int]:
+        return set(await self._producer.partitions_for(topic))
+
+    async def send_all(self, messages: Sequence[Outgoing]) -> list[Written]:
+        """All in flight at once, appended in order (so per partition they keep it).
+        Returns where each landed."""
         producer = self._producer
         try:
             delivered = [
                 await producer.send(m.topic, m.value, key=m.key, headers=list(m.headers))
                 for m in messages
             ]
-            await asyncio.gather(*delivered)
+            return [
+                Written(r.topic, r.partition, r.offset) for r in await asyncio.gather(*delivered)
+            ]
         except (OutOfOrderSequenceNumber, ProducerFenced):
             # aiokafka never resets an idempotent producer's sequence numbers: after a broker
             # restart with batches in flight, every later send to that partition fails with

@@ -3,7 +3,7 @@ in order per letter (keyed by registration number)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 
 from gateway.domain.partners import Partner, StatusChangeNotification
@@ -13,6 +13,7 @@ from producers.kafka_producer import Outgoing
 
 class PartnerNotificationOutbox:
     name = "partner notification"
+    id_header = "notification_id"
 
     def __init__(
         self,
@@ -24,6 +25,11 @@ class PartnerNotificationOutbox:
     async def pending(self, uow: UnitOfWork, limit: int) -> list[StatusChangeNotification]:
         return await uow.partners.pending_notifications(limit)
 
+    async def pending_with_ids(
+        self, uow: UnitOfWork, ids: Collection[str]
+    ) -> list[StatusChangeNotification]:
+        return await uow.partners.pending_notifications_with_ids(ids)
+
     async def mark_published(
         self, uow: UnitOfWork, items: list[StatusChangeNotification], now: datetime
     ) -> None:
@@ -34,5 +40,5 @@ class PartnerNotificationOutbox:
             self._partners[notification.partner_code].notification_topic,
             notification.registration_number.encode(),
             self._encode(notification),
-            [("notification_id", notification.notification_id.encode())],
+            [(self.id_header, notification.notification_id.encode())],
         )

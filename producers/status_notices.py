@@ -3,7 +3,7 @@ order per letter (keyed by registration number: one partition keeps that order).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 
 from gateway.domain.status_notices import StatusChangeNotice
@@ -13,12 +13,18 @@ from producers.kafka_producer import Outgoing
 
 class StatusNoticeOutbox:
     name = "status-change notice"
+    id_header = "notice_id"
 
     def __init__(self, topic: str, encode: Callable[[StatusChangeNotice], bytes]) -> None:
         self._topic, self._encode = topic, encode
 
     async def pending(self, uow: UnitOfWork, limit: int) -> list[StatusChangeNotice]:
         return await uow.status_notices.pending(limit)
+
+    async def pending_with_ids(
+        self, uow: UnitOfWork, ids: Collection[str]
+    ) -> list[StatusChangeNotice]:
+        return await uow.status_notices.pending_with_ids(ids)
 
     async def mark_published(
         self, uow: UnitOfWork, items: list[StatusChangeNotice], now: datetime
@@ -30,5 +36,5 @@ class StatusNoticeOutbox:
             self._topic,
             notice.registration_number.encode(),
             self._encode(notice),
-            [("notice_id", notice.notice_id.encode())],
+            [(self.id_header, notice.notice_id.encode())],
         )

@@ -27,6 +27,13 @@ class RequestChannel:
     request_topic: str
     allowed_reply_topics: frozenset[str]
     allowed_clients: frozenset[str]
+    # Regulation 3.1: how an end user must have been authenticated. None: this channel names
+    # an operator, not an end user (the call center), and there is nothing to check.
+    accepted_auth_levels: frozenset[str] | None = None
+
+    def accepts_auth_level(self, header: RequestHeader) -> bool:
+        levels = self.accepted_auth_levels
+        return levels is None or header.auth_level in levels
 
 
 def may_see(

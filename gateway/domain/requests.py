@@ -18,6 +18,7 @@ class Fault(enum.StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"
     TEMPORARILY_UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
+    AUTH_LEVEL_NOT_ACCEPTED = "AUTH_LEVEL_NOT_ACCEPTED"
 
 
 FAULT_MESSAGES: dict[Fault, str] = {
@@ -29,6 +30,9 @@ FAULT_MESSAGES: dict[Fault, str] = {
     Fault.RATE_LIMITED: "Too many requests; try again later.",
     Fault.UNSUPPORTED_VERSION: "This version of the protocol is not supported.",
     Fault.TEMPORARILY_UNAVAILABLE: "The service is temporarily unavailable; try again later.",
+    Fault.AUTH_LEVEL_NOT_ACCEPTED: (
+        "The user must be authenticated with an enhanced electronic signature (regulation 3.1)."
+    ),
 }
 
 

@@ -80,8 +80,11 @@ class Assessment(Generic[Req]):
     header: RequestHeader | None
     request: Req | None = None  # the decoded request; None when `fault` is set
     fault: FaultView | None = None
-    registration_number: str | None = None  # for the audit and the reply's key
+    registration_number: str | None = None  # as sent (trimmed, cut), for the audit
     end_user_hash: str | None = None
+    # The reply's Kafka key: only a value the gateway checked (a well-formed registration
+    # number), never raw input such as a malformed number; None lets the producer choose.
+    reply_key: str | None = None
 
 
 class RequestKind(Protocol[Req, Res]):
@@ -286,7 +289,7 @@ class AuditedRequestHandler(Generic[Req, Res]):
             outcome,
             reply,
             item.delivery.reply_to,
-            item.assessment.registration_number,
+            item.assessment.reply_key,
             item.client_id,
         )
 

@@ -77,7 +77,14 @@ class PartnerRequests:
         if isinstance(request, BatchStatusQuery) and len(request.items) > self._batch_max:
             detail = f"{len(request.items)} items; at most {self._batch_max}"
             return Assessment(header, None, FaultView(Fault.INVALID_REQUEST, detail), number)
-        return Assessment(header, request, None, number)
+        checked = RegistrationNumber.parse(number, self._numbers)
+        return Assessment(
+            header,
+            request,
+            None,
+            number,
+            reply_key=checked if isinstance(checked, RegistrationNumber) else None,
+        )
 
     async def answer(
         self, uow: UnitOfWork, requests: Sequence[tuple[Assessment[PartnerRequest], str]]

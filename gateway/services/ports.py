@@ -64,6 +64,9 @@ class NoticeOutbox(Protocol):
         """Queue notices; a letter that already has one keeps it (one notice per letter)."""
 
     async def pending(self, limit: int) -> list[AcceptanceNotice]: ...
+    async def pending_with_ids(self, notice_ids: Collection[str]) -> list[AcceptanceNotice]:
+        """The unpublished ones among these ids (as strings, the id header's values)."""
+
     async def mark_published(self, notice_ids: Collection[UUID], now: datetime) -> None: ...
 
 
@@ -79,9 +82,27 @@ class StatusNoticeOutbox(Protocol):
     async def pending(self, limit: int) -> list[StatusChangeNotice]:
         """Oldest first, in sequence order per letter."""
 
+    async def pending_with_ids(self, notice_ids: Collection[str]) -> list[StatusChangeNotice]:
+        """The unpublished ones among these ids (`NUMBER/SEQUENCE`, the id header's values)."""
+
     async def mark_published(
         self, notices: Collection[StatusChangeNotice], now: datetime
     ) -> None: ...
+
+
+TopicPartition = tuple[str, int]  # (topic, partition)
+
+
+class RelayPositions(Protocol):
+    """Where each outbox relay knows it has written: for each partition of its output topics,
+    the offset up to which every record is accounted for (marked published in the store)."""
+
+    async def claim(self, relay: str) -> bool:
+        """Make this transaction the only one relaying for `relay` (across replicas) until it
+        ends; False if another holds it now."""
+
+    async def written(self, relay: str) -> dict[TopicPartition, int]: ...
+    async def advance(self, relay: str, positions: Mapping[TopicPartition, int]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -140,6 +161,11 @@ class PartnerExchange(Protocol):
     async def pending_notifications(self, limit: int) -> list[StatusChangeNotification]:
         """Oldest first, in sequence order per letter."""
 
+    async def pending_notifications_with_ids(
+        self, notification_ids: Collection[str]
+    ) -> list[StatusChangeNotification]:
+        """The unpublished ones among these notification ids."""
+
     async def mark_notified(
         self, notifications: Collection[StatusChangeNotification], now: datetime
     ) -> None: ...
@@ -183,6 +209,9 @@ class AuditLedger(Protocol):
     async def unwitnessed(self, limit: int) -> list[BlockHead]:
         """Blocks whose head is not yet on the witness topic, in chain order."""
 
+    async def unwitnessed_among(self, numbers: Collection[int]) -> list[BlockHead]:
+        """Those of these blocks whose head is not yet marked as on the witness topic."""
+
     async def mark_witnessed(self, numbers: Collection[int], now: datetime) -> None: ...
 
 
@@ -213,6 +242,8 @@ class UnitOfWork(Protocol):
     def audit(self) -> AuditLedger: ...
     @property
     def status_notices(self) -> StatusNoticeOutbox: ...
+    @property
+    def relay_positions(self) -> RelayPositions: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

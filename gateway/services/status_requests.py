@@ -1,7 +1,8 @@
 """Status requests from the e-government bus and the call center (regulation 3.2-3.4).
 
 Checks, in order: the message itself, who is asking (client allowed on this topic, an end user
-for the portal, an operator for the call center), how often, the registration number's format;
+for the portal, an operator for the call center), how the end user was authenticated (an
+accepted authLevel, regulation 3.1), how often, the registration number's format;
 then the letter, shown only to whoever may see it. The shared flow (reply topics, redelivery,
 audit) is in audited_requests.
 """
@@ -88,13 +89,15 @@ class StatusRequests:
             header, channel.role
         ):
             return refuse(Fault.ACCESS_DENIED)
+        if not channel.accepts_auth_level(header):
+            return refuse(Fault.AUTH_LEVEL_NOT_ACCEPTED)
         requester = end_user or f"operator:{header.operator_id}"
         if not self._limits.allow(header.client_id, requester, self._monotonic()):
             return refuse(Fault.RATE_LIMITED)
         number = RegistrationNumber.parse(request.registration_number, self._numbers)
         if isinstance(number, Fault):
             return refuse(number)
-        return Assessment(header, request, None, number, end_user)
+        return Assessment(header, request, None, number, end_user, reply_key=number)
 
     async def answer(
         self, uow: UnitOfWork, requests: Sequence[tuple[Assessment[StatusRequest], str]]

@@ -129,6 +129,15 @@ class SqlAuditLedger:
         )
         return [_head(r) for r in (await self._conn.execute(query)).mappings()]
 
+    async def unwitnessed_among(self, numbers: Collection[int]) -> list[BlockHead]:
+        t = audit_blocks
+        query = (
+            select(t)
+            .where(t.c.witnessed_at.is_(None), t.c.number.in_(list(numbers)))
+            .order_by(t.c.number)
+        )
+        return [_head(r) for r in (await self._conn.execute(query)).mappings()]
+
     async def mark_witnessed(self, numbers: Collection[int], now: datetime) -> None:
         t = audit_blocks
         await self._conn.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -14,12 +15,14 @@ from sqlalchemy import (
     Column,
     RowMapping,
     Select,
+    String,
     Table,
     TextClause,
     and_,
     any_,
     bindparam,
     case,
+    cast,
     event,
     insert,
     or_,
@@ -47,7 +50,13 @@ from gateway.domain.letters import (
 )
 from gateway.domain.partners import OutcomeReport, StatusChangeNotification
 from gateway.services.audited_requests import ANSWERED
-from gateway.services.ports import AuditEntry, ConnectionLost, ReplyKey, StoredReply
+from gateway.services.ports import (
+    AuditEntry,
+    ConnectionLost,
+    ReplyKey,
+    StoredReply,
+    TopicPartition,
+)
 from gateway.store.audit_ledger import JOURNAL_BARRIER_KEY, SqlAuditLedger
 from gateway.store.status_notices import SqlStatusNoticeOutbox
 from gateway.store.tables import (
@@ -57,6 +66,7 @@ from gateway.store.tables import (
     partner_notifications,
     partner_reports,
     processed_events,
+    relay_positions,
     request_audit,
     sent_replies,
 )
@@ -358,6 +368,29 @@ class SqlLetterRepository:
         return fresh
 
 
+def _notice(r: RowMapping) -> AcceptanceNotice:
+    return AcceptanceNotice(
+        UUID(r["notice_id"]),
+        r["registration_number"],
+        r["registration_date"],
+        Channel(r["channel"]),
+        ApplicantKind(r["user_kind"]),
+        r["user_id"],
+    )
+
+
+def _notification(r: RowMapping) -> StatusChangeNotification:
+    return StatusChangeNotification(
+        r["partner_code"],
+        r["registration_number"],
+        r["sender_reference"],
+        r["sequence"],
+        Status(r["status"]),
+        r["at"],
+        r["note"],
+    )
+
+
 class SqlNoticeOutbox:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
@@ -388,17 +421,12 @@ class SqlNoticeOutbox:
             # Replicas relaying at once take different rows (PostgreSQL; SQLite has one writer).
             .with_for_update(skip_locked=True)
         )
-        return [
-            AcceptanceNotice(
-                UUID(r["notice_id"]),
-                r["registration_number"],
-                r["registration_date"],
-                Channel(r["channel"]),
-                ApplicantKind(r["user_kind"]),
-                r["user_id"],
-            )
-            for r in (await self._conn.execute(query)).mappings()
-        ]
+        return [_notice(r) for r in (await self._conn.execute(query)).mappings()]
+
+    async def pending_with_ids(self, notice_ids: Collection[str]) -> list[AcceptanceNotice]:
+        query = select(notice_outbox).where(notice_outbox.c.published_at.is_(None))
+        rows = await _rows_where_in(self._conn, query, notice_outbox.c.notice_id, notice_ids)
+        return [_notice(r) for r in rows]
 
     async def mark_published(self, notice_ids: Collection[UUID], now: datetime) -> None:
         statement = (
@@ -529,21 +557,20 @@ class SqlPartnerExchange:
             .limit(limit)
             .with_for_update(skip_locked=True)  # replicas relaying at once take different rows
         )
-        rows = (await self._conn.execute(query)).mappings().all()
-        found = [
-            StatusChangeNotification(
-                r["partner_code"],
-                r["registration_number"],
-                r["sender_reference"],
-                r["sequence"],
-                Status(r["status"]),
-                r["at"],
-                r["note"],
-            )
-            for r in rows
-        ]
+        found = [_notification(r) for r in (await self._conn.execute(query)).mappings()]
         # Within what is sent together, a letter's changes go out in sequence order.
         return sorted(found, key=lambda n: (n.registration_number, n.sequence))
+
+    async def pending_notifications_with_ids(
+        self, notification_ids: Collection[str]
+    ) -> list[StatusChangeNotification]:
+        t = partner_notifications
+        notification_id = (  # StatusChangeNotification.notification_id, in SQL
+            t.c.partner_code + "/" + t.c.registration_number + "/" + cast(t.c.sequence, String)
+        )
+        query = select(t).where(t.c.published_at.is_(None))
+        rows = await _rows_where_in(self._conn, query, notification_id, notification_ids)
+        return [_notification(r) for r in rows]
 
     async def mark_notified(
         self, notifications: Collection[StatusChangeNotification], now: datetime
@@ -563,6 +590,42 @@ class SqlPartnerExchange:
             )
         )
         await self._conn.execute(update(t).where(condition).values(published_at=now))
+
+
+class SqlRelayPositions:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+        self._insert = _INSERT[connection.dialect.name]
+
+    async def claim(self, relay: str) -> bool:
+        if self._conn.dialect.name != "postgresql":
+            return True  # SQLite: one replica, one relay task per outbox
+        # A transaction-scoped advisory lock: released by commit, rollback or a dead session.
+        key = zlib.crc32(f"relay:{relay}".encode())
+        return bool(
+            await self._conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key})
+        )
+
+    async def written(self, relay: str) -> dict[TopicPartition, int]:
+        t = relay_positions
+        rows = await self._conn.execute(
+            select(t.c.topic, t.c.partition, t.c.next_offset).where(t.c.relay == relay)
+        )
+        return {(topic, partition): offset for topic, partition, offset in rows}
+
+    async def advance(self, relay: str, positions: Mapping[TopicPartition, int]) -> None:
+        if not positions:
+            return
+        statement = self._insert(relay_positions)
+        statement = statement.on_conflict_do_update(
+            index_elements=["relay", "topic", "partition"],
+            set_={"next_offset": statement.excluded.next_offset},
+        )
+        rows = [
+            {"relay": relay, "topic": topic, "partition": partition, "next_offset": offset}
+            for (topic, partition), offset in positions.items()
+        ]
+        await self._conn.execute(statement, rows)
 
 
 class SqlUnitOfWork:
@@ -593,6 +656,7 @@ class SqlUnitOfWork:
         self.partners = SqlPartnerExchange(self._conn)
         self.audit = SqlAuditLedger(self._conn)
         self.status_notices = SqlStatusNoticeOutbox(self._conn)
+        self.relay_positions = SqlRelayPositions(self._conn)
         return self
 
     async def __aexit__(

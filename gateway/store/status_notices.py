@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import RowMapping, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -60,23 +60,21 @@ class SqlStatusNoticeOutbox:
             .limit(limit)
             .with_for_update(skip_locked=True)  # replicas relaying at once take different rows
         )
-        found = [
-            StatusChangeNotice(
-                r["registration_number"],
-                r["sequence"],
-                Status(r["status"]),
-                r["at"],
-                Department(r["department_code"], r["department_name"])
-                if r["department_code"] is not None
-                else None,
-                r["executor_name"],
-                r["executor_phone"],
-                r["answer_date"],
-            )
-            for r in (await self._conn.execute(query)).mappings()
-        ]
+        found = [_notice(r) for r in (await self._conn.execute(query)).mappings()]
         # Within what is sent together, a letter's changes go out in sequence order.
         return sorted(found, key=lambda n: (n.registration_number, n.sequence))
+
+    async def pending_with_ids(self, notice_ids: Collection[str]) -> list[StatusChangeNotice]:
+        keys = [_key(i) for i in notice_ids]
+        wanted = [(number, sequence) for number, sequence in keys if sequence is not None]
+        if not wanted:
+            return []
+        t = status_notices
+        query = select(t).where(
+            t.c.published_at.is_(None),
+            or_(*(and_(t.c.registration_number == n, t.c.sequence == q) for n, q in wanted)),
+        )
+        return [_notice(r) for r in (await self._conn.execute(query)).mappings()]
 
     async def mark_published(self, notices: Collection[StatusChangeNotice], now: datetime) -> None:
         if not notices:
@@ -89,3 +87,24 @@ class SqlStatusNoticeOutbox:
             )
         )
         await self._conn.execute(update(t).where(condition).values(published_at=now))
+
+
+def _key(notice_id: str) -> tuple[str, int | None]:
+    """`NUMBER/SEQUENCE` (StatusChangeNotice.notice_id); another relay's id gives no sequence."""
+    number, _, sequence = notice_id.rpartition("/")
+    return number, int(sequence) if sequence.isdigit() else None
+
+
+def _notice(r: RowMapping) -> StatusChangeNotice:
+    return StatusChangeNotice(
+        r["registration_number"],
+        r["sequence"],
+        Status(r["status"]),
+        r["at"],
+        Department(r["department_code"], r["department_name"])
+        if r["department_code"] is not None
+        else None,
+        r["executor_name"],
+        r["executor_phone"],
+        r["answer_date"],
+    )

@@ -269,3 +269,16 @@ dead_letters = Table(
     Column("path", Text),
     Index("ix_dead_letters_recorded_at", "recorded_at"),
 )
+
+# How far each outbox relay knows its output topics hold only records it has marked published:
+# after a crash between publishing and marking, the relay reads its topics from here to learn
+# which of its pending messages are already there (producers/outbox_relay.py).
+relay_positions = Table(
+    "relay_positions",
+    metadata,
+    Column("relay", String(64), nullable=False),
+    Column("topic", String(249), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("next_offset", BigInteger, nullable=False),
+    PrimaryKeyConstraint("relay", "topic", "partition"),
+)

@@ -31,6 +31,10 @@ class Options(TypedDict, total=False):
     headers: Sequence[tuple[str, bytes]]
 
 
+class NoReplyTopic(RuntimeError):
+    pass
+
+
 class StatusClient:
     def __init__(self, connection: dict[str, Any], request_topic: str, reply_topic: str) -> None:
         self._request_topic, self._reply_topic = request_topic, reply_topic
@@ -56,7 +60,7 @@ class StatusClient:
                 return [TopicPartition(self._reply_topic, p) for p in sorted(found)]
             await self._consumer._client.force_metadata_update()  # noqa: SLF001
             await asyncio.sleep(0.1)
-        raise RuntimeError(f"reply topic {self._reply_topic} does not exist")
+        raise NoReplyTopic(f"reply topic {self._reply_topic} does not exist")
 
     async def stop(self) -> None:
         if self._reader:
@@ -114,9 +118,9 @@ def build_request(
     message_id: str | None = None,
     query: Query = Query.STATUS,
 ) -> StatusRequest:
-    allowed = settings.callcenter_clients if operator else settings.egov_clients
+    configured = settings.callcenter_client_ids if operator else settings.egov_client_ids
     header = RequestHeader(
-        client_id=client or sorted(allowed)[0],
+        client_id=client or first_of(configured),
         service_code=SERVICE_CODE,
         message_id=message_id or str(uuid.uuid4()),
         protocol_version=PROTOCOL_VERSION,
@@ -126,6 +130,11 @@ def build_request(
         operator_id=operator,
     )
     return StatusRequest(header, registration_number, query)
+
+
+def first_of(client_ids: str) -> str:
+    """The first client id of a comma-separated setting, as configured (not sorted)."""
+    return next(part.strip() for part in client_ids.split(",") if part.strip())
 
 
 async def ask_and_print(settings: Settings, args: argparse.Namespace) -> int:
@@ -147,7 +156,15 @@ async def ask_and_print(settings: Settings, args: argparse.Namespace) -> int:
     else:
         topics = (settings.topic_egov_requests, settings.topic_egov_replies)
     client = StatusClient(kafka_connection(settings), *topics)
-    await client.start()
+    try:
+        await client.start()
+    except NoReplyTopic as missing:
+        await client.stop()
+        print(f"ask: {missing}; has the gateway started (`make run`)?")
+        return 2
+    except BaseException:
+        await client.stop()
+        raise
     try:
         raw = await client.send(
             codec.encode_request(request),

@@ -152,9 +152,9 @@ async def simulate(settings: Settings, letters: int, seed: int, disorder: float)
 
     codec = load_codecs(settings).dms
     producer = AIOKafkaProducer(**kafka_connection(settings), linger_ms=20, acks="all")
-    await producer.start()
     sent = 0
     try:
+        await producer.start()
         for event in generate_events(letters, seed, disorder):
             topic = (
                 settings.topic_dms_registrations

@@ -145,7 +145,7 @@ def _generated_dms() -> dict[str, tuple[bytes, str]]:
 
 def _generated_requests() -> dict[str, tuple[bytes, str]]:
     raw = REQUEST.read_bytes().replace(b"b7a3f0d2-5c1e-4a9b-8f64-2e7d9c1a3b50", b"@MSGID@")
-    number = b"DGK-2026-004127"
+    number = b"DGK-2026-000007"
     return {
         "nesting-10000-deep": (
             raw.replace(number, b"<a>" * 10_000 + b"</a>" * 10_000, 1),
@@ -395,7 +395,7 @@ async def test_a_ten_megabyte_document(target: Target):
     )
     assert stored == {str(e.event_id) for e in neighbours}
 
-    raw = REQUEST.read_bytes().replace(b"DGK-2026-004127", b"A" * TEN_MB)
+    raw = REQUEST.read_bytes().replace(b"DGK-2026-000007", b"A" * TEN_MB)
     client = StatusClient(
         kafka_connection(settings),
         settings.topic_egov_requests,

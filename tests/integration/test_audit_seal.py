@@ -34,6 +34,7 @@ from gateway.tools.verify_audit import read_witness, verify_audit_command
 from producers.audit_witness import AuditWitnessOutbox
 from producers.kafka_producer import KafkaProducer
 from producers.outbox_relay import OutboxRelay
+from producers.topic_tail import TopicTail
 from tests.integration.conftest import settings_for
 from tests.support.processes import GatewayProcess, environment, free_port
 from tests.support.waiting import eventually
@@ -98,7 +99,13 @@ async def _ledger(settings: Settings) -> AsyncIterator[Ledger]:
     producer = KafkaProducer(kafka_connection(settings))
     await producer.start()
     uow = lambda: SqlUnitOfWork(engine)  # noqa: E731
-    witness = OutboxRelay(producer, AuditWitnessOutbox(settings.topic_audit_witness), uow, utc_now)
+    witness = OutboxRelay(
+        producer,
+        TopicTail(kafka_connection(settings)),
+        AuditWitnessOutbox(settings.topic_audit_witness),
+        uow,
+        utc_now,
+    )
     sealer = AuditSealer(
         uow, utc_now, witness, block_max_rows=settings.audit_block_max_rows,
         interval_s=0.05, max_lag_s=settings.audit_max_seal_lag_s,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import uuid
 
@@ -271,3 +272,36 @@ async def test_after_postgresql_drops_the_gateway_s_connections_the_next_request
     assert reply.fault is None and reply.status is not None
     outcomes = [row["outcome"] for row in await audit_rows(gateway)]
     assert outcomes == ["ANSWERED", "ANSWERED"]
+
+
+async def test_a_user_signed_in_without_an_enhanced_signature_is_refused_audited_and_counted(
+    gateway: Gateway, dms: DmsPublisher, egov_client: StatusClient
+):
+    """Regulation 3.1, on the real broker: the letter is the user's own, the number is right,
+    and still a password sign-in gets AUTH_LEVEL_NOT_ACCEPTED, not the status."""
+    registered = await _letter_in_store(gateway, dms, 11)
+    request = build_request(
+        gateway.settings, registered.registration_number, user=registered.applicant.identifier
+    )
+    password = dataclasses.replace(
+        request, header=dataclasses.replace(request.header, auth_level="password")
+    )
+    raw = await egov_client.send(gateway.status_codec.encode_request(password), timeout=TIMEOUT)
+    reply = gateway.status_codec.decode_reply(raw)
+    assert reply.status is None and reply.fault is not None
+    assert reply.fault.code is Fault.AUTH_LEVEL_NOT_ACCEPTED
+    assert (await audit_rows(gateway))[-1]["outcome"] == "AUTH_LEVEL_NOT_ACCEPTED"
+    assert 'outcome="AUTH_LEVEL_NOT_ACCEPTED"} 1' in gateway.metrics.render()
+    signed = await _ask(
+        gateway, egov_client, registered.registration_number, user=registered.applicant.identifier
+    )
+    assert signed.status is not None  # the same request with an enhanced signature is answered
+
+
+async def test_a_reply_to_a_malformed_number_is_not_keyed_by_it(
+    gateway: Gateway, egov_client: StatusClient, settings: Settings
+):
+    reply = await _ask(gateway, egov_client, "DGK/2026/7;DROP", user="5ZK3R8P")
+    assert reply.fault is not None and reply.fault.code is Fault.MALFORMED_REGISTRATION_NUMBER
+    [record] = await read_topic(settings, settings.topic_egov_replies)
+    assert record.key is None

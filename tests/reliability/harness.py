@@ -107,7 +107,7 @@ def gateway_env(settings: Settings) -> dict[str, str]:
 class GatewayProcess:
     """`python -m gateway run` in its own process group; logs to a file."""
 
-    READY_LINE = "gateway listening on"
+    READY_LINE = "gateway ready:"
 
     def __init__(self, settings: Settings, log_dir: Path, name: str = "gateway") -> None:
         self.settings, self.log_dir, self.name = settings, log_dir, name

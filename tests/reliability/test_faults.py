@@ -12,16 +12,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.domain.letters import DmsEvent
 from gateway.kafka import ensure_topics
 from gateway.settings import Settings
 from gateway.store.sql import create_engine
+from gateway.store.tables import notice_outbox
 from gateway.tools.simulator import generate_events
 from tests.reliability.conftest import ChaosServices
 from tests.reliability.harness import (
@@ -38,6 +42,7 @@ from tests.reliability.harness import (
     stable_expectations,
     unique_settings,
 )
+from tests.support.kafka_io import read_topic
 from tests.support.store_snapshot import count
 
 pytestmark = pytest.mark.reliability
@@ -103,6 +108,27 @@ def state_figures(diff: dict[str, int]) -> int:
     )
 
 
+async def unpublished_notices(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        query = select(func.count()).where(notice_outbox.c.published_at.is_(None))
+        return int(await connection.scalar(query) or 0)
+
+
+async def notice_copies(settings: Settings, engine: AsyncEngine) -> dict[str, int]:
+    """Queued notices, and how many of them are missing from or repeated on the topic."""
+    async with engine.connect() as connection:
+        queued = {str(i) for i in await connection.scalars(select(notice_outbox.c.notice_id))}
+    on_topic = Counter(
+        dict(r.headers)["notice_id"].decode()
+        for r in await read_topic(settings, settings.topic_acceptance_notices)
+    )
+    return {
+        "queued": len(queued),
+        "missing": len(queued - set(on_topic)),
+        "sent twice": sum(n - 1 for n in on_topic.values()),
+    }
+
+
 # ---- 1. SIGKILL the gateway repeatedly while it ingests ------------------------------------------
 
 
@@ -139,6 +165,9 @@ async def test_sigkill_during_ingestion_loses_nothing_and_applies_nothing_twice(
             await asyncio.sleep(1.0)  # anything applied twice would land now
             stored = await count(engine)
             diff = await compare_with_reference(engine, settings, events)
+            # Issue 17: notices relayed around the kills are on their topic once each.
+            await wait_for(lambda: unpublished_notices(engine), lambda n: n == 0, 120)
+            notices = await notice_copies(settings, engine)
             alive = gateway.alive()
         finally:
             gateway.stop()
@@ -149,10 +178,11 @@ async def test_sigkill_during_ingestion_loses_nothing_and_applies_nothing_twice(
         unique_events=total,
         events_in_store=stored,
         lost=total - stored + diff["letters_missing"] + diff["history_missing"],
-        duplicated=max(0, stored - total) + state_figures(diff),
+        duplicated=max(0, stored - total) + state_figures(diff) + notices["sent twice"],
         recovery_s=max(recoveries),
-        detail=f"killed at {kills} of {total}",
+        detail=f"killed at {kills} of {total}; notices {notices}",
     )
+    assert notices["queued"] > 0 and notices == {**notices, "missing": 0, "sent twice": 0}
     assert len(kills) == 3 and all(k < total for k in kills)
     assert stored == total, f"processed_events {stored} != unique events {total}"
     assert diff == dict.fromkeys(diff, 0), diff

@@ -12,7 +12,13 @@ from gateway.domain.access_log import Lookup
 from gateway.domain.letters import AcceptanceNotice, HistoryEntry, Letter
 from gateway.domain.partners import OutcomeReport, StatusChangeNotification
 from gateway.domain.status_notices import StatusChangeNotice
-from gateway.services.ports import AuditEntry, ConnectionLost, ReplyKey, StoredReply
+from gateway.services.ports import (
+    AuditEntry,
+    ConnectionLost,
+    ReplyKey,
+    StoredReply,
+    TopicPartition,
+)
 
 
 class FakeStore:
@@ -30,6 +36,7 @@ class FakeStore:
             tuple[str, str, int], tuple[StatusChangeNotification, datetime | None]
         ] = {}
         self.status_notices: dict[tuple[str, int], tuple[StatusChangeNotice, datetime | None]] = {}
+        self.relay_positions: dict[tuple[str, str, int], int] = {}
         self.fail_next_commits = 0  # simulate a database outage
         self.lose_connection_next_commits = 0  # simulate pooled connections that died
         self.commits = 0
@@ -80,6 +87,13 @@ class _Notices:
     async def pending(self, limit: int) -> list[AcceptanceNotice]:
         return [n for n, sent in self._store.notices.values() if sent is None][:limit]
 
+    async def pending_with_ids(self, notice_ids: Collection[str]) -> list[AcceptanceNotice]:
+        return [
+            n
+            for n, sent in self._store.notices.values()
+            if sent is None and str(n.notice_id) in notice_ids
+        ]
+
     async def mark_published(self, notice_ids: Collection[UUID], now: datetime) -> None:
         for number, (notice, _) in self._store.notices.items():
             if notice.notice_id in notice_ids:
@@ -106,6 +120,13 @@ class _StatusNotices:
     async def pending(self, limit: int) -> list[StatusChangeNotice]:
         waiting = [n for n, sent in self._store.status_notices.values() if sent is None]
         return waiting[:limit]
+
+    async def pending_with_ids(self, notice_ids: Collection[str]) -> list[StatusChangeNotice]:
+        return [
+            n
+            for n, sent in self._store.status_notices.values()
+            if sent is None and n.notice_id in notice_ids
+        ]
 
     async def mark_published(self, notices: Collection[StatusChangeNotice], now: datetime) -> None:
         for notice in notices:
@@ -158,6 +179,7 @@ class FakeUnitOfWork:
         self.journal = _Journal(self._pending, self.store)
         self.partners = _Partners(self._pending, self.store)
         self.status_notices = _StatusNotices(self._pending, self.store)
+        self.relay_positions = _RelayPositions(self._pending, self.store)
         return self
 
     async def __aexit__(
@@ -187,6 +209,7 @@ class FakeUnitOfWork:
         store.reports.extend(pending.reports)
         store.partner_notifications.update(pending.partner_notifications)
         store.status_notices.update(pending.status_notices)
+        store.relay_positions.update(pending.relay_positions)
         store.commits += 1
         self._pending = FakeStore()
 
@@ -219,6 +242,15 @@ class _Partners:
         waiting = [n for n, sent in self._store.partner_notifications.values() if sent is None]
         return sorted(waiting, key=lambda n: (n.registration_number, n.sequence))[:limit]
 
+    async def pending_notifications_with_ids(
+        self, notification_ids: Collection[str]
+    ) -> list[StatusChangeNotification]:
+        return [
+            n
+            for n, sent in self._store.partner_notifications.values()
+            if sent is None and n.notification_id in notification_ids
+        ]
+
     async def mark_notified(
         self, notifications: Collection[StatusChangeNotification], now: datetime
     ) -> None:
@@ -226,3 +258,17 @@ class _Partners:
             self._pending.partner_notifications[
                 (n.partner_code, n.registration_number, n.sequence)
             ] = (n, now)
+
+
+class _RelayPositions:
+    def __init__(self, pending: FakeStore, store: FakeStore) -> None:
+        self._pending, self._store = pending, store
+
+    async def claim(self, relay: str) -> bool:
+        return True  # one process in unit tests
+
+    async def written(self, relay: str) -> dict[TopicPartition, int]:
+        return {(t, p): o for (r, t, p), o in self._store.relay_positions.items() if r == relay}
+
+    async def advance(self, relay: str, positions: Mapping[TopicPartition, int]) -> None:
+        self._pending.relay_positions.update({(relay, t, p): o for (t, p), o in positions.items()})

@@ -3,6 +3,7 @@ access rules, audit, redelivery, refusals and store failures."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import UTC, datetime
 
@@ -23,7 +24,12 @@ from tests.support.fakes import FakeStore, FakeUnitOfWork
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 EGOV = RequestChannel(
-    "egov", Role.EGOV, "egov.req", frozenset({"egov.rep"}), frozenset({"AZ/GOV/egov-portal"})
+    "egov",
+    Role.EGOV,
+    "egov.req",
+    frozenset({"egov.rep"}),
+    frozenset({"AZ/GOV/egov-portal"}),
+    frozenset({"enhanced-signature", "sima-signature"}),  # as GATEWAY_EGOV_AUTH_LEVELS says
 )
 CALLS = RequestChannel(
     "callcenter",
@@ -76,6 +82,7 @@ def request(
     client: str = "AZ/GOV/egov-portal",
     message_id: str = "m-1",
     query: Query = Query.STATUS,
+    auth_level: str | None = None,
 ) -> bytes:
     from gateway.tools.client import build_request
 
@@ -89,6 +96,10 @@ def request(
         message_id=message_id,
         query=query,
     )
+    if auth_level is not None:
+        built = dataclasses.replace(
+            built, header=dataclasses.replace(built.header, auth_level=auth_level)
+        )
     return codec.encode_request(built)
 
 
@@ -375,3 +386,59 @@ async def test_access_log_requests_share_the_status_requests_rate_limit():
     first = await handler.handle(access_log_request(registered, message_id="1"), egov())
     second = await handler.handle(access_log_request(registered, message_id="2"), egov())
     assert (first.outcome, second.outcome) == ("ANSWERED", "RATE_LIMITED")
+
+@pytest.mark.parametrize("level", ["password", "ENHANCED-SIGNATURE", "enhanced"])
+async def test_an_end_user_without_an_enhanced_signature_is_refused_and_audited(level):
+    store = FakeStore()
+    registered = await letter(store)
+    decision = await build(store).handle(
+        request(
+            registered.registration_number,
+            user=registered.applicant.identifier,
+            auth_level=level,
+        ),
+        egov(),
+    )
+    reply = codec.decode_reply(decision.reply)
+    assert reply.fault is not None and reply.fault.code is Fault.AUTH_LEVEL_NOT_ACCEPTED
+    assert reply.status is None and decision.outcome == "AUTH_LEVEL_NOT_ACCEPTED"
+    [entry] = store.audit
+    assert entry.outcome == "AUTH_LEVEL_NOT_ACCEPTED"
+    assert entry.end_user_hash == hasher(registered.applicant.identifier)
+
+
+async def test_every_configured_auth_level_is_accepted():
+    store = FakeStore()
+    registered = await letter(store)
+    decision = await build(store).handle(
+        request(
+            registered.registration_number,
+            user=registered.applicant.identifier,
+            auth_level="sima-signature",
+        ),
+        egov(),
+    )
+    assert decision.outcome == "ANSWERED"
+
+
+async def test_the_call_center_names_an_operator_and_no_auth_level_is_asked_of_it():
+    store = FakeStore()
+    registered = await letter(store)
+    decision = await build(store).handle(
+        request(registered.registration_number, operator="OP-1", client="AZ/DGK/call-center"),
+        Delivery("cc.req", "cc.rep", None),
+    )
+    assert decision.outcome == "ANSWERED"
+
+
+async def test_a_malformed_number_never_becomes_the_reply_s_kafka_key():
+    store = FakeStore()
+    decision = await build(store).handle(request("DGK/2026/7;DROP", user="5ZK3R8P"), egov())
+    assert decision.outcome == "MALFORMED_REGISTRATION_NUMBER" and decision.key is None
+    [entry] = store.audit  # the audit still records what was sent
+    assert entry.registration_number == "DGK/2026/7;DROP"
+
+
+async def test_a_well_formed_number_keys_the_reply_as_normalised():
+    decision = await build(FakeStore()).handle(request(" dgk-2026-000001 ", user="5ZK3R8P"), egov())
+    assert decision.outcome == "NOT_FOUND" and decision.key == "DGK-2026-000001"

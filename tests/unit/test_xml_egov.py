@@ -59,6 +59,19 @@ def _decoder(codec: EgovXmlCodec, kind: str):
     }[kind]
 
 
+def test_example_requests_ask_for_letters_the_quick_start_simulates() -> None:
+    """`simulate-dms --letters 50` registers these letters for these applicants, so sending an
+    example to a gateway fed that way gets a status, not NOT_FOUND."""
+    from gateway.tools.simulator import applicant_for, registration_number
+
+    quick_start = {registration_number(i): applicant_for(i).identifier for i in range(1, 51)}
+    for name in ("request-person.xml", "request-company.xml", "request-call-center.xml"):
+        request = EgovXmlCodec().decode_request((EXAMPLES / name).read_bytes())
+        number = RegistrationNumber.parse(request.registration_number, PATTERN)
+        assert number in quick_start, name
+        assert request.header.user_id in (None, quick_start[number]), name
+
+
 def test_invalid_manifest_is_complete() -> None:
     on_disk = {p.name for p in (EGOV / "invalid").glob("*.xml")}
     assert on_disk == set(EXPECTED)
@@ -83,20 +96,20 @@ def test_person_request(codec: EgovXmlCodec) -> None:
             service_code="customs-letter-status",
             message_id="b7a3f0d2-5c1e-4a9b-8f64-2e7d9c1a3b50",
             protocol_version="1.0",
-            user_id="5ZK3R8P",
+            user_id="L9R346P",
             user_kind=ApplicantKind.PERSON,
             auth_level="enhanced-signature",
         ),
-        "DGK-2026-004127",
+        "DGK-2026-000007",
     )
 
 
 def test_company_request_keeps_the_number_as_sent(codec: EgovXmlCodec) -> None:
     request = codec.decode_request((EXAMPLES / "request-company.xml").read_bytes())
     assert request.header.user_kind is ApplicantKind.COMPANY
-    assert request.header.user_id == "1401234561"
-    assert request.registration_number == " dgk-2026-004188 "
-    assert RegistrationNumber.parse(request.registration_number, PATTERN) == "DGK-2026-004188"
+    assert request.header.user_id == "7970309701"
+    assert request.registration_number == " dgk-2026-000005 "
+    assert RegistrationNumber.parse(request.registration_number, PATTERN) == "DGK-2026-000005"
 
 
 def test_call_center_request(codec: EgovXmlCodec) -> None:
@@ -105,8 +118,32 @@ def test_call_center_request(codec: EgovXmlCodec) -> None:
     assert request.header.user_id is None and request.header.auth_level is None
 
 
+def test_a_password_sign_in_is_schema_valid_and_decoded_with_its_auth_level(
+    codec: EgovXmlCodec,
+) -> None:
+    """Regulation 3.1 is the gateway's rule, not the schema's: the request decodes, and the
+    service refuses it (tests/unit/test_status_requests_auth_level.py)."""
+    request = codec.decode_request((EXAMPLES / "request-password.xml").read_bytes())
+    assert request.header.auth_level == "password"
+
+
+def test_the_auth_level_fault_reply_is_valid_v1(codec: EgovXmlCodec) -> None:
+    request = codec.decode_request((EXAMPLES / "request-password.xml").read_bytes())
+    raw = codec.encode_reply(request.header, "a" * 64, FaultView(Fault.AUTH_LEVEL_NOT_ACCEPTED))
+    reply = codec.decode_reply(raw)  # decoding validates against the XSD
+    assert reply.fault == FaultView(Fault.AUTH_LEVEL_NOT_ACCEPTED)
+    assert b"<code>AUTH_LEVEL_NOT_ACCEPTED</code>" in raw
+    assert reply.header == request.header
+
+
 @pytest.mark.parametrize(
-    "name", ["request-person.xml", "request-company.xml", "request-call-center.xml"]
+    "name",
+    [
+        "request-person.xml",
+        "request-company.xml",
+        "request-call-center.xml",
+        "request-password.xml",
+    ],
 )
 def test_request_round_trips(codec: EgovXmlCodec, name: str) -> None:
     request = codec.decode_request((EXAMPLES / name).read_bytes())
@@ -202,7 +239,13 @@ def test_status_reply_example(codec: EgovXmlCodec) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["reply-status.xml", "reply-fault.xml", "reply-fault-no-header.xml"]
+    "name",
+    [
+        "reply-status.xml",
+        "reply-fault.xml",
+        "reply-fault-no-header.xml",
+        "reply-fault-auth-level.xml",
+    ],
 )
 def test_reply_examples_round_trip(codec: EgovXmlCodec, name: str) -> None:
     reply = codec.decode_reply((EXAMPLES / name).read_bytes())

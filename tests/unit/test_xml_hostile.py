@@ -56,7 +56,7 @@ def _no_connection(sock: socket.socket) -> bool:
 
 
 def _request_with(number: bytes, prolog: bytes = b"") -> bytes:
-    body = REQUEST.replace(b"DGK-2026-004127", number)
+    body = REQUEST.replace(b"DGK-2026-000007", number)
     return body.replace(b"<StatusRequest", prolog + b"<StatusRequest", 1)
 
 
@@ -223,7 +223,7 @@ def test_schema_location_hints_are_not_followed(
         b' xsi:schemaLocation="urn:az:customs:appeals:status:v1 http://127.0.0.1:%d/s.xsd">' % port
     )
     raw = REQUEST.replace(b'status:v1">', b'status:v1"' + hint, 1)
-    assert status.decode_request(raw).registration_number == "DGK-2026-004127"
+    assert status.decode_request(raw).registration_number == "DGK-2026-000007"
     invalid = raw.replace(b"<protocolVersion>1.0<", b"<protocolVersion>x<")  # xmlschema runs too
     with pytest.raises(DecodeError):
         status.decode_request(invalid)

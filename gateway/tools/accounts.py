@@ -21,22 +21,33 @@ INITIAL_ACCOUNT = "console-admin"
 
 def add_arguments(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     accounts = commands.add_parser("accounts", help="console accounts: add, disable, enable, list")
-    actions = accounts.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = accounts.add_subparsers(
+        dest="action", required=True, metavar="ACTION", help="add, disable, enable or list"
+    )
     add = actions.add_parser("add", help="add an account (asks for the password)")
-    add.add_argument("username")
+    add.add_argument("username", help="the account's sign-in name")
     add.add_argument(
         "--role",
         action="append",
         required=True,
         choices=[r.value for r in ConsoleRole],
-        help="repeat for several roles",
+        help="a role of the account; repeat for several (required)",
     )
-    add.add_argument("--department", action="append", default=[], help="for department heads")
     add.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input"
+        "--department",
+        action="append",
+        default=[],
+        help="a department code a department head sees; repeat for several (default: none)",
+    )
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (default: ask for it at the terminal)",
     )
     for name in ("disable", "enable"):
-        actions.add_parser(name, help=f"{name} an account").add_argument("username")
+        actions.add_parser(name, help=f"{name} an account").add_argument(
+            "username", help="the account's sign-in name"
+        )
     actions.add_parser("list", help="list the accounts (never their passwords)")
 
 

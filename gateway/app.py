@@ -242,14 +242,15 @@ class Gateway:
         async def report(period: Period) -> dict[str, object]:
             return await control_report(engine, period, utc_today(), channel_names)
 
+        self.console_lookups = ConsoleLookups(
+            lookups,
+            codec,
+            channel.request_topic,
+            settings.console_client_id,
+            lambda: uuid.uuid4().hex,
+        )
         services = ConsoleServices(
-            lookups=ConsoleLookups(
-                lookups,
-                codec,
-                channel.request_topic,
-                settings.console_client_id,
-                lambda: uuid.uuid4().hex,
-            ),
+            lookups=self.console_lookups,
             oversight=Oversight(
                 SqlOversight(engine), channel_names, utc_today, settings.console_due_soon_days
             ),

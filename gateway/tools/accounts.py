@@ -111,7 +111,13 @@ async def ensure_initial_account(
         return
     password = secrets.token_urlsafe(15)
     roles = frozenset({ConsoleRole.OPERATOR, ConsoleRole.CONTROLLER, ConsoleRole.AUDITOR})
-    await accounts.add(INITIAL_ACCOUNT, password, roles, frozenset(), now())
+    try:
+        await accounts.add(INITIAL_ACCOUNT, password, roles, frozenset(), now())
+    except AccountError:
+        # Replicas starting together on an empty store: another one made it first, and logged
+        # its password; this one's was never stored.
+        log.info("console: the initial account was created by another replica")
+        return
     # Logged on purpose, once, in development only: the newcomer's way in. Never stored in clear.
     log.warning(
         "console: created account %r (operator, controller, auditor) with the one-time password "

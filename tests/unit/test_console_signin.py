@@ -10,6 +10,7 @@ import pytest
 
 from gateway.domain.console import (
     Account,
+    AccountError,
     ConsoleRole,
     Principal,
     SignInAttempt,
@@ -113,6 +114,24 @@ async def test_the_first_development_start_makes_one_account_with_a_random_logge
     other = MemoryAccounts()
     await ensure_initial_account(other, Settings(), lambda: NOW)
     assert other.passwords[INITIAL_ACCOUNT] != password  # random, not fixed
+
+
+async def test_replicas_starting_together_make_one_initial_account_and_none_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Both saw an empty store; the other's insert won: no crash, no second password logged."""
+
+    class QuickerReplica(MemoryAccounts):
+        async def add(self, username, password, roles, departments, now):  # type: ignore[no-untyped-def]
+            await super().add(username, "the other replica's", roles, departments, now)
+            raise AccountError(f"account {username!r} exists already")
+
+    accounts = QuickerReplica()
+    with caplog.at_level(logging.INFO):
+        await ensure_initial_account(accounts, Settings(), lambda: NOW)
+    assert list(accounts.accounts) == [INITIAL_ACCOUNT]
+    assert "one-time password" not in caplog.text
+    assert "created by another replica" in caplog.text
 
 
 async def test_production_never_makes_an_initial_account(

@@ -34,8 +34,10 @@ from console.security import (
     sign_in,
 )
 from gateway.domain.console import ConsoleRole, Principal
-from gateway.domain.letters import STATUS_LABELS, Status
+from gateway.domain.letters import Status
 from gateway.domain.requests import FaultView, StatusView
+from gateway.domain.texts import Language
+from gateway.reference.status_texts import status_texts
 from gateway.reports.periods import Period, PeriodError, period_from
 from gateway.reports.render import render_csv
 from gateway.services.console import ConsoleLookups, Oversight, Refused, require
@@ -97,7 +99,9 @@ class ConsolePages:
             loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True
         )
         self.templates = Jinja2Templates(env=environment)
-        self.templates.env.globals["status_label"] = lambda s: STATUS_LABELS[Status(s)][1]
+        self.templates.env.globals["status_label"] = lambda s: (
+            status_texts().status(Status(s), Language.EN).label
+        )
         self.oidc = oidc_client(config.oidc) if config.oidc else None
 
     # ---- helpers -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Protocol, TypeVar
+from zoneinfo import ZoneInfo
 
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -36,14 +37,18 @@ from gateway.domain.requests import StatusRequest, StatusView
 from gateway.kafka import ensure_topics, faststream_security, kafka_connection
 from gateway.ops.asgi import utc_today
 from gateway.ops.asyncapi import declare_outbound, specification
+from gateway.ops.deadline_watch import DeadlineWatch
 from gateway.ops.endpoints import build_operations
 from gateway.partner_registry import load_partners
+from gateway.reference.calendar_files import load_calendar
+from gateway.reference.status_texts import status_texts
 from gateway.reports.control import control_report
 from gateway.reports.periods import Period
 from gateway.services.audit_sealing import AuditSealer
 from gateway.services.audited_requests import AuditedRequestHandler
 from gateway.services.console import ConsoleLookups, Oversight
 from gateway.services.dead_letter_log import RecordedDeadLetters
+from gateway.services.deadlines import Deadlines
 from gateway.services.ingestion import Backoff, DmsIngestion, Relays
 from gateway.services.partner_requests import PartnerRequests
 from gateway.services.ports import StatusCodec
@@ -102,6 +107,22 @@ class Gateway:
         )
         self.tracing = tracing or tracer_provider(settings.tracing_exporter, settings.otlp_endpoint)
         self.tracer = self.tracing.get_tracer(TRACER_NAME)
+        # CalendarFileError if a calendar file is malformed: refused at start, named
+        self.deadlines = Deadlines(
+            settings.deadline_rules(),
+            load_calendar(settings.calendar_dir),
+            status_texts(),
+            ZoneInfo(settings.deadline_timezone),
+        )
+        self.deadline_watch = DeadlineWatch(
+            self.engine,
+            self.deadlines.calendar,
+            self.deadlines.rules,
+            self.readiness,
+            self.metrics,
+            lambda: self.deadlines.today(utc_now()),
+            settings.deadline_watch_interval_s,
+        )
         self.producer = KafkaProducer(kafka_connection(settings))
         self.broker = KafkaBroker(
             settings.bootstrap_servers,
@@ -225,6 +246,7 @@ class Gateway:
             now=utc_now,
             monotonic=time.monotonic,
             access_log=self.access_log,
+            deadlines=self.deadlines,
         )
 
     def _console_app(self, settings: Settings, channel_names: Mapping[str, str]) -> Starlette:
@@ -237,10 +259,10 @@ class Gateway:
             utc_now,
         )
         attempts = settings.console_signin_attempts_per_minute
-        engine = self.engine
+        engine, rules = self.engine, self.deadlines.rules
 
         async def report(period: Period) -> dict[str, object]:
-            return await control_report(engine, period, utc_today(), channel_names)
+            return await control_report(engine, period, utc_today(), channel_names, rules)
 
         self.console_lookups = ConsoleLookups(
             lookups,
@@ -349,6 +371,7 @@ class Gateway:
                     settings.registration_number_pattern,
                     settings.partner_batch_max_items,
                     utc_now,
+                    self.deadlines,
                 ),
                 self.unit_of_work,
                 utc_now,
@@ -380,6 +403,7 @@ class Gateway:
         await upgrade_to_head(self.engine)
         if self.console_app is not None:
             await ensure_initial_account(self.accounts, self.settings, utc_now)
+        await self.deadline_watch.store_calendar()
         if self.settings.create_topics:
             await ensure_topics(self.settings, self.topics)
         await self.producer.start()
@@ -391,6 +415,7 @@ class Gateway:
             background.append(self.status_notices)
         for work in background:  # relays and the audit sealer, all off the reply path
             self._background.append(asyncio.create_task(work.run_forever()))
+        self._background.append(asyncio.create_task(self.deadline_watch.run_forever()))
         # The XSDs, codecs and libraries leave ~150,000 long-lived objects; every full garbage
         # collection walked them all, a ~100 ms pause that requests in flight then waited out.
         # Frozen, collections leave them alone (bench/requests.py showed the pauses).

@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ask who looked at the letter, as its applicant (default: ask its status)",
     )
+    ask.add_argument(
+        "--language",
+        choices=("az", "en", "ru"),
+        default="az",
+        help="language of the explanation (default az)",
+    )
 
     simulate = commands.add_parser("simulate-dms", help="publish a synthetic DMS event stream")
     simulate.add_argument(
@@ -275,17 +281,20 @@ async def _run(settings: Settings) -> int:
 async def _serve_until(stop: asyncio.Event, settings: Settings) -> int:
     """Run until `stop` is set (SIGTERM/SIGINT), then stop taking messages, let in-flight work
     finish (or abandon it uncommitted) and return within GATEWAY_SHUTDOWN_TIMEOUT_S.
-    If the XSDs cannot be loaded, serve only /health (not ready, saying why) until stopped."""
+    If the XSDs or the working-day calendar cannot be loaded, serve only /health (not ready,
+    saying why) until stopped."""
     from gateway.app import Gateway
+    from gateway.reference.calendar_files import CalendarFileError
     from gateway.tools import addresses
 
     try:
         gateway = Gateway(settings)
-    except SchemasUnavailable as exc:
+    except (SchemasUnavailable, CalendarFileError) as exc:
         log.error("not starting the consumers: %s", exc)
         from gateway.ops.endpoints import serve_unready
 
-        await serve_unready(settings, {"schemas": str(exc)}, stop)
+        part = "schemas" if isinstance(exc, SchemasUnavailable) else "calendar"
+        await serve_unready(settings, {part: str(exc)}, stop)
         return 0
     starting = asyncio.create_task(gateway.start())
     stopped = asyncio.create_task(stop.wait())

@@ -11,12 +11,14 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.domain.access import RequestChannel, Role
 from gateway.domain.access_log import OfficialIds
+from gateway.domain.deadlines import DeadlineRules
 from gateway.domain.identity import IdentifierHasher
 from gateway.domain.registration import DEFAULT_PATTERN
 
@@ -280,6 +282,47 @@ class Settings(BaseSettings):
         "(console roles: operator, department-head, controller, auditor)",
     )
 
+    # --- legal deadlines (Law "On citizens' appeals": art. 10.1, 10.2, 7.10) ------------
+    calendar_dir: Path | None = Field(
+        default=None,
+        description="Directory of working-day calendar files, one <year>.toml per year; "
+        "unset = the files shipped in the package (Azerbaijan)",
+    )
+    deadline_general_working_days: int = Field(
+        default=15, ge=1, description="Answer term of a letter (art. 10.1)"
+    )
+    deadline_additional_study_working_days: int = Field(
+        default=30, ge=1, description="Answer term of a letter needing additional study (art. 10.1)"
+    )
+    deadline_max_extension_working_days: int = Field(
+        default=30, ge=0, description="Most working days one extension may add (art. 10.2)"
+    )
+    deadline_forwarding_working_days: int = Field(
+        default=3,
+        ge=1,
+        description="Term for forwarding a letter to the competent body (art. 7.10)",
+    )
+    deadline_due_soon_working_days: int = Field(
+        default=3,
+        ge=0,
+        description="An open letter with at most this many working days left is due soon",
+    )
+    deadline_timezone: str = Field(
+        default="Asia/Baku", description="Time zone whose date is 'today' for deadlines"
+    )
+    deadline_watch_interval_s: float = Field(
+        default=60.0, gt=0, description="Seconds between recounts of overdue and due-soon letters"
+    )
+
+    @field_validator("deadline_timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r}") from None
+        return name
+
     @model_validator(mode="after")
     def _security_is_complete(self) -> Settings:
         if self.kafka_security_protocol is SecurityProtocol.SASL_SSL and not (
@@ -394,6 +437,15 @@ class Settings(BaseSettings):
     def identifier_hasher(self) -> IdentifierHasher:
         """The one way personal ids become stored hashes: the service and every command."""
         return IdentifierHasher(self.identifier_hash_key.get_secret_value().encode())
+
+    def deadline_rules(self) -> DeadlineRules:
+        return DeadlineRules(
+            general=self.deadline_general_working_days,
+            additional_study=self.deadline_additional_study_working_days,
+            max_extension=self.deadline_max_extension_working_days,
+            forwarding=self.deadline_forwarding_working_days,
+            due_soon=self.deadline_due_soon_working_days,
+        )
 
     def ssl_context(self) -> ssl.SSLContext | None:
         if self.kafka_security_protocol is SecurityProtocol.PLAINTEXT:

@@ -27,16 +27,11 @@ class Status(enum.StrEnum):
     CLOSED = "closed"
 
 
-# Human labels for replies: (Azerbaijani, English).
-STATUS_LABELS: dict[Status, tuple[str, str]] = {
-    Status.REGISTERED: ("Qeydiyyata alınıb", "Registered"),
-    Status.ASSIGNED: ("İcraçıya verilib", "Assigned to an executor"),
-    Status.IN_PROGRESS: ("İcradadır", "In progress"),
-    Status.INFO_REQUESTED: ("Əlavə məlumat tələb olunub", "Additional information requested"),
-    Status.FORWARDED: ("Digər quruma göndərilib", "Forwarded to another agency"),
-    Status.ANSWERED: ("Cavablandırılıb", "Answered"),
-    Status.CLOSED: ("Bağlanıb", "Closed"),
-}
+class DeadlineClass(enum.StrEnum):
+    """Law on citizens' appeals, art. 10.1: which answer term applies."""
+
+    GENERAL = "general"
+    ADDITIONAL_STUDY = "additional-study"  # needs additional study or verification
 
 
 class Channel(enum.StrEnum):
@@ -112,7 +107,8 @@ class LetterRegistered(DmsEvent):
     subject: str
     forwarded_by: Agency | None = None
     sender_reference: str | None = None  # the forwarding agency's own outgoing reference
-    due_date: date | None = None
+    due_date: date | None = None  # the DMS's own control date, kept to compare with ours
+    deadline_class: DeadlineClass = DeadlineClass.GENERAL
 
     @property
     def implied_status(self) -> Status:
@@ -151,6 +147,28 @@ class LetterForwarded(DmsEvent):
     @property
     def implied_status(self) -> Status:
         return Status.FORWARDED
+
+
+@dataclass(frozen=True, kw_only=True)
+class LetterExtended(DmsEvent):
+    """Art. 10.2: the answer term was extended (once; a later extension event corrects it)."""
+
+    working_days: int  # added to the term; the rules cap it (at most 30 by default)
+    reason: str  # shown to the applicant
+    applicant_told: bool
+    due_date: date | None = None  # the DMS's own new control date, if it sent one
+
+    def __post_init__(self) -> None:
+        if self.working_days < 1:
+            raise ValueError("an extension adds at least one working day")
+
+    @property
+    def implied_status(self) -> Status:
+        return Status.IN_PROGRESS  # still being worked on; the reason is the history note
+
+    @property
+    def note(self) -> str | None:
+        return self.reason
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,11 +217,18 @@ FIELD_GROUPS: dict[str, tuple[str, ...]] = {
         "forwarded_by_code",
         "sender_reference",
         "due_date",
+        "deadline_class",
     ),
     "assignment_seq": ("department", "executor"),
     "status_seq": ("status", "status_at"),
-    "forwarding_seq": ("forwarded_to", "forwarding_reference"),
+    "forwarding_seq": ("forwarded_to", "forwarding_reference", "forwarding_date"),
     "conclusion_seq": ("answer_date", "answer_reference"),
+    "extension_seq": (
+        "extension_days",
+        "extension_reason",
+        "extension_applicant_told",
+        "extension_due_date",
+    ),
 }
 
 
@@ -221,6 +246,7 @@ class Letter:
     forwarded_by_code: str | None = None
     sender_reference: str | None = None
     due_date: date | None = None
+    deadline_class: DeadlineClass | None = None
     # assignment group
     assignment_seq: int = NEVER
     department: Department | None = None
@@ -233,10 +259,17 @@ class Letter:
     forwarding_seq: int = NEVER
     forwarded_to: Agency | None = None
     forwarding_reference: str | None = None
+    forwarding_date: date | None = None
     # conclusion group
     conclusion_seq: int = NEVER
     answer_date: date | None = None
     answer_reference: str | None = None
+    # extension group (art. 10.2)
+    extension_seq: int = NEVER
+    extension_days: int | None = None
+    extension_reason: str | None = None
+    extension_applicant_told: bool | None = None
+    extension_due_date: date | None = None  # the DMS's own control date after the extension
 
     @property
     def is_registered(self) -> bool:
@@ -262,6 +295,7 @@ class Letter:
                     forwarded_by_code=event.forwarded_by.code if event.forwarded_by else None,
                     sender_reference=event.sender_reference,
                     due_date=event.due_date,
+                    deadline_class=event.deadline_class,
                 )
             case LetterAssigned() if seq > self.assignment_seq:
                 changes.update(
@@ -272,12 +306,21 @@ class Letter:
                     forwarding_seq=seq,
                     forwarded_to=event.agency,
                     forwarding_reference=event.outgoing_reference,
+                    forwarding_date=event.occurred_at.date(),
                 )
             case LetterConcluded() if seq > self.conclusion_seq:
                 changes.update(
                     conclusion_seq=seq,
                     answer_date=event.answer_date,
                     answer_reference=event.outgoing_reference,
+                )
+            case LetterExtended() if seq > self.extension_seq:
+                changes.update(
+                    extension_seq=seq,
+                    extension_days=event.working_days,
+                    extension_reason=event.reason,
+                    extension_applicant_told=event.applicant_told,
+                    extension_due_date=event.due_date,
                 )
         if not changes:
             return self
@@ -295,7 +338,7 @@ class Letter:
         return self._with(changes) if changes else self
 
     def _with(self, changes: dict[str, Any]) -> Letter:
-        # dataclasses.replace would run the 26-field frozen __init__ again; a shallow copy
+        # dataclasses.replace would run the frozen __init__ again; a shallow copy
         # with the changed fields set is the same value at a fraction of the cost (hot path).
         changed = copy.copy(self)
         for name, value in changes.items():

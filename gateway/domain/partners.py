@@ -11,8 +11,10 @@ import enum
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from gateway.domain.deadlines import Deadline
 from gateway.domain.letters import Letter, Status
 from gateway.domain.requests import FaultView, RequestHeader
+from gateway.domain.texts import Explanation, Language
 
 
 class Operation(enum.StrEnum):
@@ -58,6 +60,7 @@ class LetterRef:
 class StatusQuery:
     header: RequestHeader
     ref: LetterRef
+    language: Language = Language.AZ  # of the explanation in the reply
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class BatchItem:
 class BatchStatusQuery:
     header: RequestHeader
     items: tuple[BatchItem, ...]
+    language: Language = Language.AZ
 
 
 class PartnerOutcome(enum.StrEnum):
@@ -108,6 +112,8 @@ class PartnerLetterView:
     department_name: str | None
     answer_date: date | None
     as_of: datetime
+    deadline: Deadline | None = None
+    explanation: Explanation | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ import enum
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from gateway.domain.deadlines import Deadline
 from gateway.domain.letters import ApplicantKind, HistoryEntry, Status
+from gateway.domain.texts import Explanation, Language
 
 
 class Fault(enum.StrEnum):
@@ -62,6 +64,7 @@ class StatusRequest:
     query: Query = Query.STATUS
     # A console department head may see only their departments' letters; None = no such scope.
     departments: frozenset[str] | None = None
+    language: Language = Language.AZ  # of the plain-language texts in the reply
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,11 @@ class StatusView:
     department_name: str | None
     executor_name: str | None
     executor_phone: str | None
-    due_date: date | None
+    due_date: date | None  # the one the applicant sees: the legal due date when known
     history: tuple[HistoryEntry, ...]
     as_of: datetime
+    deadline: Deadline | None = None
+    explanation: Explanation | None = None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 gateway process (started and stopped by the composition root, never on its own).
 
     GET /health/live     200 while the process runs (the event loop answers)
-    GET /health/ready    200 {"ready": true, "problems": {}} or 503 with the problems
+    GET /health/ready    200 {"ready": true, "problems": {}, "notes": {}} or 503 with the
+                         problems; notes never make it unready (e.g. a missing calendar year)
     GET /metrics         Prometheus text format (prometheus_client, the Gateway's registry)
     GET /reports?period=2026-11 | 2026-Q4 | 2026   or   ?from=2026-11-01&to=2026-11-15
     GET /asyncapi        FastStream's AsyncAPI page of the running broker (/asyncapi.json)
@@ -30,6 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from gateway.domain.deadlines import DeadlineRules
 from gateway.reports.control import control_report
 from gateway.reports.periods import PeriodError, period_from
 from gateway.telemetry.metrics import Metrics
@@ -38,6 +40,7 @@ from gateway.telemetry.readiness import Readiness
 log = logging.getLogger(__name__)
 
 ASYNCAPI_PATH = "/asyncapi"
+LAW_DEFAULTS = DeadlineRules()  # the composition root passes the settings' rules
 
 
 def utc_today() -> date:
@@ -55,6 +58,7 @@ def build_app(
     *,
     engine: AsyncEngine | None = None,
     roles: Mapping[str, str] | None = None,
+    rules: DeadlineRules = LAW_DEFAULTS,
     asyncapi: AsyncAPI | None = None,
     mounts: Mapping[str, ASGIApp] | None = None,
     today: Callable[[], date] = utc_today,
@@ -67,8 +71,9 @@ def build_app(
 
     async def ready(_: Request) -> Response:
         problems = dict(sorted(readiness.problems.items()))
+        notes = dict(sorted(readiness.notes.items()))
         return JSONResponse(
-            {"ready": not problems, "problems": problems},
+            {"ready": not problems, "problems": problems, "notes": notes},
             200 if not problems else 503,
             headers={"Cache-Control": "no-store"},
         )
@@ -86,7 +91,8 @@ def build_app(
             period = period_from(query.get("period"), query.get("from"), query.get("to"))
         except PeriodError as exc:
             return JSONResponse({"error": str(exc)}, 400)
-        return JSONResponse(await control_report(engine, period, today(), dict(roles or {})))
+        report = await control_report(engine, period, today(), dict(roles or {}), rules)
+        return JSONResponse(report)
 
     metrics.ready.set_function(lambda: 1.0 if readiness.ready else 0.0)
     routes: list[BaseRoute] = [

@@ -58,7 +58,13 @@ def build_operations(
     mounts: Mapping[str, ASGIApp] | None = None,
 ) -> Operations:
     app = build_app(
-        readiness, metrics, engine=engine, roles=roles, asyncapi=asyncapi, mounts=mounts
+        readiness,
+        metrics,
+        engine=engine,
+        roles=roles,
+        rules=settings.deadline_rules(),
+        asyncapi=asyncapi,
+        mounts=mounts,
     )
     server = HttpServer(
         app,

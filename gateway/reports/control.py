@@ -9,7 +9,11 @@ Definitions (also in the README):
 - letters: registered (registration_date) in the period, by their current status/department;
 - overdue: letters registered before the period's end whose due date is before `as_of`
   (the day after the period, or today if that is earlier) and whose current status is neither
-  answered nor closed.
+  answered nor closed. This section uses the DMS's control date as sent;
+- deadlines: the legal deadlines (gateway.domain.deadlines), per department and per executor:
+  letters whose legal due date falls in the period; of them answered (or forwarded, for the
+  forwarding term) on time, late, and still open past the due date today ("overdue now");
+  median and 90th percentile (nearest rank) of working days from registration to answer.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.domain.deadlines import DeadlineRules
 from gateway.reports.periods import Period
 from gateway.reports.render import render_csv, render_table
 from gateway.settings import Settings
+from gateway.store.deadlines import DeadlinePerformance, deadline_performance
 from gateway.store.reports import ReportData, report_data
 
 NO_DEPARTMENT = "(unassigned)"
@@ -135,25 +141,72 @@ def overdue_as_of(period: Period, today: date) -> date:
     return min(period.end, today)
 
 
+def _performance(row: DeadlinePerformance) -> dict[str, Any]:
+    return {
+        "due": row.due,
+        "answered_on_time": row.answered_on_time,
+        "answered_late": row.answered_late,
+        "overdue_now": row.overdue_now,
+        "median_working_days": row.median_working_days,
+        "p90_working_days": row.p90_working_days,
+    }
+
+
+def deadlines_section(
+    departments: list[DeadlinePerformance], executors: list[DeadlinePerformance], today: date
+) -> dict[str, Any]:
+    return {
+        "overdue_as_of": today.isoformat(),
+        "by_department": [
+            {"department": d.code or NO_DEPARTMENT, "name": d.name, **_performance(d)}
+            for d in departments
+        ],
+        "by_executor": [
+            {
+                "executor": e.code or NO_DEPARTMENT,
+                "name": e.name,
+                "department": e.department_code or NO_DEPARTMENT,
+                **_performance(e),
+            }
+            for e in executors
+        ],
+    }
+
+
 async def control_report(
-    engine: AsyncEngine, period: Period, today: date, roles: Mapping[str, str]
+    engine: AsyncEngine,
+    period: Period,
+    today: date,
+    roles: Mapping[str, str],
+    rules: DeadlineRules,
 ) -> dict[str, Any]:
     as_of = overdue_as_of(period, today)
     data = await report_data(
         engine, period.start_at, period.end_at, period.start, period.end, as_of
     )
-    return build_report(data, period, as_of, roles)
+    report = build_report(data, period, as_of, roles)
+    departments, executors = [
+        await deadline_performance(engine, rules, period.start, period.end, today, by_executor)
+        for by_executor in (False, True)
+    ]
+    report["deadlines"] = deadlines_section(departments, executors, today)
+    return report
 
 
 async def run_report(settings: Settings, period: Period, csv_path: str | None, today: date) -> int:
     """`python -m gateway report`: read the store, print the table, optionally write CSV."""
 
+    from gateway.reference.calendar_files import load_calendar
+    from gateway.store.deadlines import calendar_range, store_calendar
     from gateway.store.sql import create_engine
 
     engine = create_engine(settings.database_url)
     try:
+        # the calendar as the files say now, so the report needs no running gateway
+        calendar = load_calendar(settings.calendar_dir)
+        await store_calendar(engine, calendar, *calendar_range(calendar, today))
         roles = {topic: ch.name for topic, ch in settings.request_channels().items()}
-        report = await control_report(engine, period, today, roles)
+        report = await control_report(engine, period, today, roles, settings.deadline_rules())
     finally:
         await engine.dispose()
     print(render_table(report), end="")

@@ -62,7 +62,36 @@ def render_table(report: Mapping[str, Any]) -> str:
             for d in overdue["by_department"]
         ],
     )
+    deadlines = report["deadlines"]
+    out += ["", f"Legal deadlines due in the period (overdue as of {deadlines['overdue_as_of']})"]
+    out += _table(
+        ("department", "name", *PERFORMANCE_HEADERS),
+        [(d["department"], d["name"], *_measures(d)) for d in deadlines["by_department"]],
+    )
+    out += [""]
+    out += _table(
+        ("executor", "name", "department", *PERFORMANCE_HEADERS),
+        [
+            (e["executor"], e["name"], e["department"], *_measures(e))
+            for e in deadlines["by_executor"]
+        ],
+    )
     return "\n".join(out) + "\n"
+
+
+PERFORMANCE_MEASURES = (
+    "due",
+    "answered_on_time",
+    "answered_late",
+    "overdue_now",
+    "median_working_days",
+    "p90_working_days",
+)
+PERFORMANCE_HEADERS = ("due", "on time", "late", "overdue now", "median wd", "p90 wd")
+
+
+def _measures(row: Mapping[str, Any]) -> list[Any]:
+    return [row[m] for m in PERFORMANCE_MEASURES]
 
 
 CSV_COLUMNS = (
@@ -72,6 +101,7 @@ CSV_COLUMNS = (
     "outcome",
     "status",
     "department",
+    "executor",
     "measure",
     "value",
 )
@@ -127,6 +157,21 @@ def render_csv(report: Mapping[str, Any]) -> str:
                     "department": d["department"],
                     "measure": measure,
                     "value": d[measure],
+                }
+            )
+    deadlines = report["deadlines"]
+    rows = [("deadlines_by_department", d, "") for d in deadlines["by_department"]]
+    rows += [("deadlines_by_executor", e, e["executor"]) for e in deadlines["by_executor"]]
+    for section, row, executor in rows:
+        for measure in PERFORMANCE_MEASURES:
+            value = row[measure]
+            writer.writerow(
+                {
+                    "section": section,
+                    "department": row["department"],
+                    "executor": executor,
+                    "measure": measure,
+                    "value": "" if value is None else value,
                 }
             )
     return buffer.getvalue()

@@ -30,7 +30,9 @@ from gateway.domain.partners import (
 from gateway.domain.refusals import DecodeError
 from gateway.domain.registration import RegistrationNumber
 from gateway.domain.requests import Fault, FaultView, RequestHeader
+from gateway.domain.texts import Language
 from gateway.services.audited_requests import Assessment
+from gateway.services.deadlines import Deadlines
 from gateway.services.ports import PartnerCodec, UnitOfWork
 
 _OPERATION = {
@@ -50,9 +52,11 @@ class PartnerRequests:
         numbers: re.Pattern[str],  # GATEWAY_REGISTRATION_NUMBER_PATTERN
         batch_max_items: int,
         now: Callable[[], datetime],
+        deadlines: Deadlines,
     ) -> None:
         self._partners, self._codec, self._numbers = partners, codec, numbers
         self._batch_max, self._now = batch_max_items, now
+        self._deadlines = deadlines
 
     def allowed_reply_topics(self, request_topic: str) -> frozenset[str]:
         return frozenset({self._partners[request_topic].reply_topic})
@@ -104,13 +108,13 @@ class PartnerRequests:
             if isinstance(request, BatchStatusQuery)
             else (BatchItem("", request.ref),)
         )
-        results = await self._look_up(uow, partner, items)
+        results = await self._look_up(uow, partner, items, request.language)
         if isinstance(request, StatusQuery):
             return (ItemResult(None, results[0].result),)
         return results
 
     async def _look_up(
-        self, uow: UnitOfWork, partner: Partner, items: tuple[BatchItem, ...]
+        self, uow: UnitOfWork, partner: Partner, items: tuple[BatchItem, ...], language: Language
     ) -> tuple[ItemResult, ...]:
         numbers: dict[str, RegistrationNumber | Fault] = {}
         for item in items:
@@ -138,14 +142,18 @@ class PartnerRequests:
                 if checked is not None
                 else by_reference.get(item.ref.sender_reference or "")
             )
-            results.append(ItemResult(item.item_id, self._view_for(partner, letter)))
+            results.append(ItemResult(item.item_id, self._view_for(partner, letter, language)))
         return tuple(results)
 
-    def _view_for(self, partner: Partner, letter: Letter | None) -> PartnerLetterView | FaultView:
+    def _view_for(
+        self, partner: Partner, letter: Letter | None, language: Language
+    ) -> PartnerLetterView | FaultView:
         if letter is None or not partner_may_see(letter, partner.code):
             return FaultView(Fault.NOT_FOUND)
         assert letter.status is not None and letter.status_at is not None
         department = letter.department
+        now = self._now()
+        deadline = self._deadlines.of(letter, now)
         return PartnerLetterView(
             registration_number=letter.registration_number,
             registration_date=letter.registration_date,
@@ -158,7 +166,9 @@ class PartnerRequests:
             department_code=department.code if department else None,
             department_name=department.name if department else None,
             answer_date=letter.answer_date,
-            as_of=self._now(),
+            as_of=now,
+            deadline=deadline,
+            explanation=self._deadlines.explain(letter.status, deadline, language),
         )
 
     async def _record_outcome(

@@ -29,7 +29,9 @@ from gateway.domain.requests import (
     StatusRequest,
     StatusView,
 )
+from gateway.domain.texts import Language
 from gateway.services.audited_requests import Assessment
+from gateway.services.deadlines import Deadlines
 from gateway.services.ports import StatusCodec, UnitOfWork
 
 
@@ -55,11 +57,13 @@ class StatusRequests:
         now: Callable[[], datetime],
         monotonic: Callable[[], float],
         access_log: AccessLogPolicy,
+        deadlines: Deadlines,
     ) -> None:
         self._channels, self._codec, self._numbers = channels, codec, numbers
         self._hasher, self._limits = hasher, limits
         self._now, self._monotonic = now, monotonic
         self._access_log = access_log
+        self._deadlines = deadlines
 
     def allowed_reply_topics(self, request_topic: str) -> frozenset[str]:
         return self._channels[request_topic].allowed_reply_topics
@@ -112,7 +116,8 @@ class StatusRequests:
             if letter is None or not may_see(letter, role, a.end_user_hash, scope):
                 results.append(FaultView(Fault.NOT_FOUND))  # absent or not theirs: the same
             elif a.request is None or a.request.query is Query.STATUS:
-                results.append(self._view(letter, history))
+                language = a.request.language if a.request else Language.AZ
+                results.append(self._view(letter, history, language))
             elif role is Role.EGOV and a.end_user_hash is not None:  # the applicant, no one else
                 lookups = await uow.journal.lookups(letter.registration_number)
                 results.append(
@@ -124,9 +129,11 @@ class StatusRequests:
                 results.append(FaultView(Fault.NOT_FOUND))  # an official asking: as if absent
         return results
 
-    def _view(self, letter: Letter, history: list[HistoryEntry]) -> StatusView:
+    def _view(self, letter: Letter, history: list[HistoryEntry], language: Language) -> StatusView:
         assert letter.status is not None and letter.status_at is not None
         department, executor = letter.department, letter.executor
+        now = self._now()
+        deadline = self._deadlines.of(letter, now)
         return StatusView(
             registration_number=letter.registration_number,
             registration_date=letter.registration_date,
@@ -136,7 +143,9 @@ class StatusRequests:
             department_name=department.name if department else None,
             executor_name=executor.full_name if executor else None,
             executor_phone=executor.phone if executor else None,
-            due_date=letter.due_date,
+            due_date=deadline.due_date if deadline else letter.due_date,
             history=tuple(history),
-            as_of=self._now(),
+            as_of=now,
+            deadline=deadline,
+            explanation=self._deadlines.explain(letter.status, deadline, language),
         )

@@ -42,6 +42,7 @@ from gateway.domain.letters import (
     Agency,
     ApplicantKind,
     Channel,
+    DeadlineClass,
     Department,
     Executor,
     HistoryEntry,
@@ -219,6 +220,7 @@ def _letter_row(letter: Letter) -> dict[str, Any]:
         "forwarded_by_code": letter.forwarded_by_code,
         "sender_reference": letter.sender_reference,
         "due_date": letter.due_date,
+        "deadline_class": letter.deadline_class,
         "assignment_seq": letter.assignment_seq,
         "department_code": department.code if department else None,
         "department_name": department.name if department else None,
@@ -232,9 +234,15 @@ def _letter_row(letter: Letter) -> dict[str, Any]:
         "forwarded_to_code": agency.code if agency else None,
         "forwarded_to_name": agency.name if agency else None,
         "forwarding_reference": letter.forwarding_reference,
+        "forwarding_date": letter.forwarding_date,
         "conclusion_seq": letter.conclusion_seq,
         "answer_date": letter.answer_date,
         "answer_reference": letter.answer_reference,
+        "extension_seq": letter.extension_seq,
+        "extension_days": letter.extension_days,
+        "extension_reason": letter.extension_reason,
+        "extension_applicant_told": letter.extension_applicant_told,
+        "extension_due_date": letter.extension_due_date,
     }
 
 
@@ -252,6 +260,7 @@ def _letter_from_row(row: Mapping[Any, Any]) -> Letter:
         forwarded_by_code=row["forwarded_by_code"],
         sender_reference=row["sender_reference"],
         due_date=row["due_date"],
+        deadline_class=enum_or_none(DeadlineClass, row["deadline_class"]),
         assignment_seq=row["assignment_seq"],
         department=Department(row["department_code"], row["department_name"])
         if row["department_code"] is not None
@@ -267,9 +276,15 @@ def _letter_from_row(row: Mapping[Any, Any]) -> Letter:
         if row["forwarded_to_code"] is not None
         else None,
         forwarding_reference=row["forwarding_reference"],
+        forwarding_date=row["forwarding_date"],
         conclusion_seq=row["conclusion_seq"],
         answer_date=row["answer_date"],
         answer_reference=row["answer_reference"],
+        extension_seq=row["extension_seq"],
+        extension_days=row["extension_days"],
+        extension_reason=row["extension_reason"],
+        extension_applicant_told=row["extension_applicant_told"],
+        extension_due_date=row["extension_due_date"],
     )
 
 

@@ -56,6 +56,7 @@ letters = Table(
     Column("forwarded_by_code", String(32)),
     Column("sender_reference", String(64)),
     Column("due_date", Date),
+    Column("deadline_class", String(24)),
     Column("assignment_seq", BigInteger, nullable=False),
     Column("department_code", String(32)),
     Column("department_name", String(200)),
@@ -69,11 +70,32 @@ letters = Table(
     Column("forwarded_to_code", String(32)),
     Column("forwarded_to_name", String(200)),
     Column("forwarding_reference", String(64)),
+    Column("forwarding_date", Date),
     Column("conclusion_seq", BigInteger, nullable=False),
     Column("answer_date", Date),
     Column("answer_reference", String(64)),
+    Column("extension_seq", BigInteger, nullable=False, server_default="0"),
+    Column("extension_days", Integer),
+    Column("extension_reason", Text),
+    Column("extension_applicant_told", Boolean),
+    Column("extension_due_date", Date),
     Index("ix_letters_sender_reference", "forwarded_by_code", "sender_reference"),
     Index("ix_letters_department_due", "department_code", "due_date"),
+)
+
+# The working-day calendar as rows, so reports count working days in SQL: `ordinal` is the
+# number of working days from the table's first day up to and including `day`, so the N-th
+# working day after D is the working day whose ordinal is ordinal(D) + N. Rewritten at start
+# from the calendar files (gateway.services.deadlines); `covered` is false for a year the
+# files lack (counted on weekends alone).
+calendar_days = Table(
+    "calendar_days",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("working", Boolean, nullable=False),
+    Column("ordinal", Integer, nullable=False),
+    Column("covered", Boolean, nullable=False),
+    Index("ix_calendar_days_ordinal", "ordinal"),
 )
 
 letter_history = Table(

@@ -115,6 +115,49 @@ class Metrics:
             ("limit",),
             registry=registry,
         )
+        self._add_deadline_metrics(registry)
+
+    def _add_deadline_metrics(self, registry: CollectorRegistry) -> None:
+        """Legal deadlines (issue 14): four gauges, refreshed by ops/deadline_watch.py."""
+        self.letters_overdue = Gauge(
+            "gateway_letters_overdue",
+            "Open letters past their legal due date, by department.",
+            ("department",),
+            registry=registry,
+        )
+        self.letters_due_soon = Gauge(
+            "gateway_letters_due_soon",
+            "Open letters with at most GATEWAY_DEADLINE_DUE_SOON_WORKING_DAYS left, by department.",
+            ("department",),
+            registry=registry,
+        )
+        self.calendar_year_missing = Gauge(
+            "gateway_calendar_year_missing",
+            "1 per year (this one or the next) the working-day calendar lacks: due dates that "
+            "touch it are provisional.",
+            ("year",),
+            registry=registry,
+        )
+        self.dms_due_date_disagreements = Gauge(
+            "gateway_dms_due_date_disagreements",
+            "Letters whose DMS control date differs from the legal due date the gateway computes.",
+            registry=registry,
+        )
+
+    def calendar_lacks(self, years: list[int]) -> None:
+        self.calendar_year_missing.clear()
+        for year in years:
+            self.calendar_year_missing.labels(str(year)).set(1)
+
+    def deadlines_are(
+        self, overdue: dict[str, int], due_soon: dict[str, int], disagreements: int
+    ) -> None:
+        """The whole picture at once: departments no longer seen go."""
+        for gauge, values in ((self.letters_overdue, overdue), (self.letters_due_soon, due_soon)):
+            gauge.clear()
+            for department, value in values.items():
+                gauge.labels(department).set(value)
+        self.dms_due_date_disagreements.set(disagreements)
 
     # ---- recording -------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from gateway.domain.letters import ApplicantKind
 from gateway.domain.requests import Query, RequestHeader, StatusRequest
+from gateway.domain.texts import Language
 from gateway.settings import Settings
 
 SERVICE_CODE = "customs-letter-status"
@@ -117,6 +118,7 @@ def build_request(
     client: str | None = None,
     message_id: str | None = None,
     query: Query = Query.STATUS,
+    language: Language = Language.AZ,
 ) -> StatusRequest:
     configured = settings.callcenter_client_ids if operator else settings.egov_client_ids
     header = RequestHeader(
@@ -129,7 +131,7 @@ def build_request(
         auth_level="enhanced-signature" if user else None,
         operator_id=operator,
     )
-    return StatusRequest(header, registration_number, query)
+    return StatusRequest(header, registration_number, query, language=language)
 
 
 def first_of(client_ids: str) -> str:
@@ -150,6 +152,7 @@ async def ask_and_print(settings: Settings, args: argparse.Namespace) -> int:
         operator=args.operator,
         client=args.client,
         query=Query.ACCESS_LOG if args.access_log else Query.STATUS,
+        language=Language(args.language),
     )
     if args.operator:
         topics = (settings.topic_callcenter_requests, settings.topic_callcenter_replies)
@@ -198,10 +201,11 @@ def format_reply(reply: Any) -> str:
             for a in log.accesses
         ]
         return "\n".join(lines if log.accesses else [*lines, "  nobody"])
-    from gateway.domain.letters import STATUS_LABELS
+    from gateway.reference.status_texts import status_texts
 
     s = reply.status
-    az, en = STATUS_LABELS[s.status]
+    texts = status_texts()
+    az, en = (texts.status(s.status, language).label for language in (Language.AZ, Language.EN))
     lines = [
         f"Registration number : {s.registration_number} ({s.registration_date or '-'})",
         f"Status              : {s.status} - {en} / {az}",
@@ -211,8 +215,25 @@ def format_reply(reply: Any) -> str:
         f"Due date            : {s.due_date or '-'}",
         f"Last change         : {s.last_change_at.isoformat()}",
         f"Data current as of  : {s.as_of.isoformat()}",
-        "History:",
     ]
+    if (d := s.deadline) is not None:
+        left = (
+            f", {d.working_days_left} working days left" if d.working_days_left is not None else ""
+        )
+        lines.append(
+            f"Deadline            : {d.state} ({d.kind}, {d.deadline_class}{left})"
+            + (" PROVISIONAL" if d.provisional else "")
+        )
+        if d.extension is not None:
+            lines.append(
+                f"Extension           : +{d.extension.applied_days} working days: "
+                f"{d.extension.reason}"
+            )
+    if (e := s.explanation) is not None:
+        for text in (e.status, e.deadline, *e.notes):
+            if text is not None:
+                lines.append(f"  [{e.language}] {text.label}: {text.text}")
+    lines.append("History:")
     lines += [
         f"  {h.sequence:>3}  {h.at.isoformat()}  {h.status}" + (f"  {h.note}" if h.note else "")
         for h in s.history

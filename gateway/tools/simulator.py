@@ -18,11 +18,13 @@ from gateway.domain.letters import (
     Applicant,
     ApplicantKind,
     Channel,
+    DeadlineClass,
     Department,
     DmsEvent,
     Executor,
     LetterAssigned,
     LetterConcluded,
+    LetterExtended,
     LetterForwarded,
     LetterRegistered,
     Status,
@@ -89,6 +91,8 @@ def letter_events(
             "occurred_at": at,
         }
 
+    # Deadline facts draw from their own generator, so streams of earlier seeds stay the same.
+    deadlines = random.Random(index)
     forwarded = rng.random() < 0.15 or forwarded_by is not None
     channel = Channel.AGENCY if forwarded else rng.choice(list(Channel)[:4])
     agency = forwarded_by or rng.choice(AGENCIES)
@@ -102,6 +106,9 @@ def letter_events(
             forwarded_by=agency if forwarded else None,
             sender_reference=f"{agency.code}-{index:05d}" if forwarded else None,
             due_date=at.date() + timedelta(days=30) if rng.random() < 0.8 else None,
+            deadline_class=DeadlineClass.ADDITIONAL_STUDY
+            if deadlines.random() < 0.2
+            else DeadlineClass.GENERAL,
         ),
         LetterAssigned(
             **common(), department=rng.choice(DEPARTMENTS), executor=rng.choice(EXECUTORS)
@@ -110,6 +117,19 @@ def letter_events(
     stage = rng.random()
     if stage > 0.2:
         events.append(StatusChanged(**common(), status=Status.IN_PROGRESS))
+        if deadlines.random() < 0.15:
+            sequence += 1
+            events.append(
+                LetterExtended(
+                    event_id=uuid.UUID(int=deadlines.getrandbits(128), version=4),
+                    registration_number=number,
+                    sequence=sequence,
+                    occurred_at=at + timedelta(minutes=30),
+                    working_days=deadlines.choice((10, 20, 30)),
+                    reason="Əlavə məlumat üçün digər quruma sorğu göndərilib",
+                    applicant_told=deadlines.random() < 0.9,
+                )
+            )
     if stage > 0.4 and rng.random() < 0.3:
         events.append(
             StatusChanged(

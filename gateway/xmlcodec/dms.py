@@ -14,11 +14,13 @@ from gateway.domain.letters import (
     Applicant,
     ApplicantKind,
     Channel,
+    DeadlineClass,
     Department,
     DmsEvent,
     Executor,
     LetterAssigned,
     LetterConcluded,
+    LetterExtended,
     LetterForwarded,
     LetterRegistered,
     Status,
@@ -46,6 +48,7 @@ MESSAGE_TYPES = frozenset(
         "LetterAssigned",
         "StatusChanged",
         "LetterForwarded",
+        "LetterExtended",
         "LetterAnswered",
         "LetterClosed",
     }
@@ -116,6 +119,7 @@ class DmsXmlCodec:
                 if (ref := fwd.get("senderReference")) is not None:
                     sender_reference = token(ref)
             due = el.get("controlDueDate")
+            deadline_class = el.get("deadlineClass")
             return LetterRegistered(
                 **common,
                 registration_date=read_date(el["registrationDate"]),
@@ -125,6 +129,9 @@ class DmsXmlCodec:
                 forwarded_by=forwarded_by,
                 sender_reference=sender_reference,
                 due_date=read_date(due) if due is not None else None,
+                deadline_class=DeadlineClass(token(deadline_class))
+                if deadline_class is not None
+                else DeadlineClass.GENERAL,
             )
         if kind == "LetterAssigned":
             dep = children(el["department"], n)
@@ -147,6 +154,15 @@ class DmsXmlCodec:
                 **common,
                 agency=Agency(token(agency["code"]), token(agency["name"])),
                 outgoing_reference=token(el["outgoingReference"]),
+            )
+        if kind == "LetterExtended":
+            due = el.get("controlDueDate")
+            return LetterExtended(
+                **common,
+                working_days=int(token(el["extensionWorkingDays"])),
+                reason=token(el["reason"]),
+                applicant_told=token(el["applicantTold"]) in ("true", "1"),
+                due_date=read_date(due) if due is not None else None,
             )
         return LetterConcluded(
             **common,
@@ -181,6 +197,8 @@ class DmsXmlCodec:
                 root = gate.element("StatusChanged")
             case LetterForwarded():
                 root = gate.element("LetterForwarded")
+            case LetterExtended():
+                root = gate.element("LetterExtended")
             case LetterConcluded(outcome=Status.ANSWERED):
                 root = gate.element("LetterAnswered")
             case LetterConcluded(outcome=Status.CLOSED):
@@ -215,6 +233,8 @@ class DmsXmlCodec:
                     raise ValueError("sender_reference without forwarded_by cannot be encoded")
                 if event.due_date is not None:
                     sub(root, "controlDueDate", event.due_date.isoformat())
+                if event.deadline_class is not DeadlineClass.GENERAL:  # absent means general
+                    sub(root, "deadlineClass", event.deadline_class.value)
             case LetterAssigned():
                 dep = sub(root, "department")
                 sub(dep, "code", event.department.code)
@@ -232,6 +252,12 @@ class DmsXmlCodec:
                 sub(agency, "code", event.agency.code)
                 sub(agency, "name", event.agency.name)
                 sub(root, "outgoingReference", event.outgoing_reference)
+            case LetterExtended():
+                sub(root, "extensionWorkingDays", str(event.working_days))
+                sub(root, "reason", event.reason)
+                sub(root, "applicantTold", "true" if event.applicant_told else "false")
+                if event.due_date is not None:
+                    sub(root, "controlDueDate", event.due_date.isoformat())
             case LetterConcluded():
                 sub(root, "answerDate", event.answer_date.isoformat())
                 sub(root, "outgoingReference", event.outgoing_reference)

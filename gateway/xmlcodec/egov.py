@@ -9,11 +9,17 @@ from uuid import UUID
 from lxml import etree
 
 from gateway.domain.access_log import Access, AccessChannel, AccessLogView
+from gateway.domain.deadlines import (
+    Deadline,
+    DeadlineKind,
+    DeadlineState,
+    Extension,
+)
 from gateway.domain.letters import (
-    STATUS_LABELS,
     AcceptanceNotice,
     ApplicantKind,
     Channel,
+    DeadlineClass,
     Department,
     HistoryEntry,
     Status,
@@ -28,6 +34,8 @@ from gateway.domain.requests import (
     StatusView,
 )
 from gateway.domain.status_notices import StatusChangeNotice
+from gateway.domain.texts import Explanation, Language, PlainText
+from gateway.reference.status_texts import status_texts
 from gateway.xmlcodec._header import HeaderCodec
 from gateway.xmlcodec._schema import (
     SchemaGate,
@@ -108,7 +116,13 @@ class EgovXmlCodec:
         body = children(parts["body"], self._n)
         number = body.get("registrationNumber")
         query = Query(token(body["query"])) if "query" in body else Query.STATUS
-        return StatusRequest(header, string(number) if number is not None else None, query)
+        language = body.get("language")
+        return StatusRequest(
+            header,
+            string(number) if number is not None else None,
+            query,
+            language=Language(token(language)) if language is not None else Language.AZ,
+        )
 
     def encode_request(self, request: StatusRequest) -> bytes:
         root = self.gate.element("StatusRequest")
@@ -118,6 +132,8 @@ class EgovXmlCodec:
             self.gate.sub(body, "registrationNumber", request.registration_number)
         if request.query is not Query.STATUS:  # absent means status: earlier clients' form
             self.gate.sub(body, "query", request.query.value)
+        if request.language is not Language.AZ:  # absent means az
+            self.gate.sub(body, "language", request.language.value)
         return self.gate.serialize(root)
 
     # ---- replies -------------------------------------------------------------------
@@ -151,9 +167,9 @@ class EgovXmlCodec:
         if view.registration_date is not None:
             sub(status, "registrationDate", view.registration_date.isoformat())
         sub(status, "statusCode", view.status.value)
-        label_az, label_en = STATUS_LABELS[view.status]
-        sub(status, "labelAz", label_az)
-        sub(status, "labelEn", label_en)
+        texts = status_texts()
+        sub(status, "labelAz", texts.status(view.status, Language.AZ).label)
+        sub(status, "labelEn", texts.status(view.status, Language.EN).label)
         if view.department_code is not None or view.department_name is not None:
             dep = sub(status, "department")
             sub(dep, "code", view.department_code)
@@ -174,6 +190,10 @@ class EgovXmlCodec:
             if item.note is not None:
                 sub(entry, "note", item.note)
         sub(status, "asOf", write_timestamp(view.as_of))
+        if view.deadline is not None:
+            write_deadline(gate, sub(status, "deadline"), view.deadline)
+        if view.explanation is not None:
+            write_explanation(gate, sub(status, "explanation"), view.explanation)
         return gate.serialize(root)
 
     def _write_access_log(self, log_el: etree._Element, view: AccessLogView) -> None:
@@ -256,6 +276,8 @@ class EgovXmlCodec:
             due_date=read_date(s["dueDate"]) if "dueDate" in s else None,
             history=tuple(history),
             as_of=read_timestamp(s["asOf"]),
+            deadline=read_deadline(s["deadline"], n) if "deadline" in s else None,
+            explanation=read_explanation(s["explanation"], n) if "explanation" in s else None,
         )
 
     # ---- acceptance notices ---------------------------------------------------------
@@ -336,3 +358,82 @@ class EgovXmlCodec:
         self.gate.message_type(root, (message_type,))
         self.gate.validate(root)
         return root
+
+
+# ---- deadline and explanation (shared with the partner contract: same element names) ------
+
+
+def write_deadline(gate: SchemaGate, parent: etree._Element, deadline: Deadline) -> None:
+    sub = gate.sub
+    sub(parent, "kind", deadline.kind.value)
+    sub(parent, "deadlineClass", deadline.deadline_class.value)
+    sub(parent, "dueDate", deadline.due_date.isoformat())
+    sub(parent, "state", deadline.state.value)
+    if deadline.working_days_left is not None:
+        sub(parent, "workingDaysLeft", str(deadline.working_days_left))
+    sub(parent, "provisional", "true" if deadline.provisional else "false")
+    if (extension := deadline.extension) is not None:
+        element = sub(parent, "extension")
+        sub(element, "workingDays", str(extension.applied_days))
+        sub(element, "reason", extension.reason)
+        sub(element, "applicantTold", "true" if extension.applicant_told else "false")
+
+
+def read_deadline(element: etree._Element, n: int) -> Deadline:
+    """A client's reading: the DMS's date is not in the contract, and an extension's
+    requested days are read as the applied ones (only those are sent)."""
+    d = children(element, n)
+    extension = None
+    if (ext_el := d.get("extension")) is not None:
+        e = children(ext_el, n)
+        days = int(token(e["workingDays"]))
+        extension = Extension(days, days, string(e["reason"]), _boolean(e["applicantTold"]))
+    left = d.get("workingDaysLeft")
+    return Deadline(
+        kind=DeadlineKind(token(d["kind"])),
+        deadline_class=DeadlineClass(token(d["deadlineClass"])),
+        due_date=read_date(d["dueDate"]),
+        state=DeadlineState(token(d["state"])),
+        working_days_left=int(token(left)) if left is not None else None,
+        provisional=_boolean(d["provisional"]),
+        extension=extension,
+        dms_due_date=None,
+    )
+
+
+def write_explanation(gate: SchemaGate, parent: etree._Element, explanation: Explanation) -> None:
+    sub = gate.sub
+    sub(parent, "language", explanation.language.value)
+    for name, text in (
+        ("status", explanation.status),
+        ("deadline", explanation.deadline),
+        *(("note", note) for note in explanation.notes),
+    ):
+        if text is not None:
+            element = sub(parent, name)
+            sub(element, "label", text.label)
+            sub(element, "text", text.text)
+
+
+def read_explanation(element: etree._Element, n: int) -> Explanation:
+    language, status, deadline, notes = Language.AZ, None, None, []
+    for child in element:
+        name = child.tag[n:]
+        if name == "language":
+            language = Language(token(child))
+            continue
+        parts = children(child, n)
+        text = PlainText(token(parts["label"]), string(parts["text"]))
+        if name == "status":
+            status = text
+        elif name == "deadline":
+            deadline = text
+        else:
+            notes.append(text)
+    if status is None:
+        raise ValueError("explanation without status")
+    return Explanation(language, status, deadline, tuple(notes))
+
+
+def _boolean(element: etree._Element) -> bool:
+    return token(element) in ("true", "1")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from gateway.domain.letters import STATUS_LABELS, Status
+from gateway.domain.letters import Status
 from gateway.domain.partners import (
     BatchItem,
     BatchStatusQuery,
@@ -25,6 +25,8 @@ from gateway.domain.partners import (
 )
 from gateway.domain.refusals import DETAIL_MAX_CHARS, DecodeError, DecodeFault, shorten
 from gateway.domain.requests import Fault, FaultView, RequestHeader
+from gateway.domain.texts import Language
+from gateway.reference.status_texts import status_texts
 from gateway.xmlcodec._header import HeaderCodec
 from gateway.xmlcodec._schema import (
     SchemaGate,
@@ -36,7 +38,13 @@ from gateway.xmlcodec._schema import (
     token,
     write_timestamp,
 )
-from gateway.xmlcodec.egov import fault_for
+from gateway.xmlcodec.egov import (
+    fault_for,
+    read_deadline,
+    read_explanation,
+    write_deadline,
+    write_explanation,
+)
 from gateway.xmlcodec.hardened import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH
 
 PARTNER_NAMESPACE = "urn:az:customs:appeals:partner:v1"
@@ -103,13 +111,15 @@ class PartnerXmlCodec:
         header, el = self._header.open_request(raw)
         n = self._n
         try:
+            language_el = el.get("language")
+            language = Language(token(language_el)) if language_el is not None else Language.AZ
             if (status_el := el.get("status")) is not None:
-                return StatusQuery(header, self._read_ref(status_el))
+                return StatusQuery(header, self._read_ref(status_el), language)
             if (batch_el := el.get("batchStatus")) is not None:
                 items = tuple(
                     BatchItem(item.get("ref", ""), self._read_ref(item)) for item in batch_el
                 )
-                return BatchStatusQuery(header, items)
+                return BatchStatusQuery(header, items, language)
             o = children(el["outcome"], n)
             reference, note = o.get("partnerReference"), o.get("note")
             return OutcomeReport(
@@ -154,6 +164,8 @@ class PartnerXmlCodec:
                 sub(outcome, "partnerReference", request.partner_reference)
             if request.note is not None:
                 sub(outcome, "note", request.note)
+        if isinstance(request, StatusQuery | BatchStatusQuery) and request.language != Language.AZ:
+            sub(root, "language", request.language.value)  # absent means az
         return gate.serialize(root)
 
     def _write_ref(self, parent: etree._Element, ref: LetterRef) -> None:
@@ -211,9 +223,9 @@ class PartnerXmlCodec:
         if view.sender_reference is not None:
             sub(letter, "senderReference", view.sender_reference)
         sub(letter, "statusCode", view.status.value)
-        label_az, label_en = STATUS_LABELS[view.status]
-        sub(letter, "labelAz", label_az)
-        sub(letter, "labelEn", label_en)
+        texts = status_texts()
+        sub(letter, "labelAz", texts.status(view.status, Language.AZ).label)
+        sub(letter, "labelEn", texts.status(view.status, Language.EN).label)
         if view.department_code is not None or view.department_name is not None:
             dep = sub(letter, "department")  # both or neither: one alone is refused
             sub(dep, "code", view.department_code)
@@ -222,6 +234,10 @@ class PartnerXmlCodec:
         if view.answer_date is not None:
             sub(letter, "answerDate", view.answer_date.isoformat())
         sub(letter, "asOf", write_timestamp(view.as_of))
+        if view.deadline is not None:
+            write_deadline(self.gate, sub(letter, "deadline"), view.deadline)
+        if view.explanation is not None:
+            write_explanation(self.gate, sub(letter, "explanation"), view.explanation)
 
     def decode_reply(self, raw: bytes) -> PartnerReply:
         root = self._decode(raw, "PartnerReply")
@@ -270,6 +286,8 @@ class PartnerXmlCodec:
             department_name=token(dep["name"]) if dep else None,
             answer_date=read_date(s["answerDate"]) if "answerDate" in s else None,
             as_of=read_timestamp(s["asOf"]),
+            deadline=read_deadline(s["deadline"], n) if "deadline" in s else None,
+            explanation=read_explanation(s["explanation"], n) if "explanation" in s else None,
         )
 
     # ---- notifications ---------------------------------------------------------------
@@ -284,9 +302,9 @@ class PartnerXmlCodec:
             sub(root, "senderReference", notification.sender_reference)
         sub(root, "sequence", str(notification.sequence))
         sub(root, "statusCode", notification.status.value)
-        label_az, label_en = STATUS_LABELS[notification.status]
-        sub(root, "labelAz", label_az)
-        sub(root, "labelEn", label_en)
+        texts = status_texts()
+        sub(root, "labelAz", texts.status(notification.status, Language.AZ).label)
+        sub(root, "labelEn", texts.status(notification.status, Language.EN).label)
         sub(root, "at", write_timestamp(notification.at))
         if notification.note is not None:
             sub(root, "note", notification.note)

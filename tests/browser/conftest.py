@@ -189,9 +189,7 @@ async def start_console(
     kafka_bootstrap: str, postgres_url: str, **overrides: object
 ) -> AsyncIterator[Console]:
     database_url, admin_dsn, name = await _postgres_database(postgres_url)
-    settings = settings_for(
-        kafka_bootstrap, database_url, console_due_soon_days=5, **overrides
-    )
+    settings = settings_for(kafka_bootstrap, database_url, console_due_soon_days=5, **overrides)
     try:
         await ensure_topics(settings, settings.all_topics)
         async with running(settings) as gateway:

@@ -28,6 +28,7 @@ from gateway.services.status_requests import RateLimits, StatusRequests
 from gateway.settings import Settings
 from gateway.tools.simulator import generate_events
 from gateway.xmlcodec.loading import load_codecs
+from tests.support.deadlines import shipped_deadlines
 from tests.support.fakes import FakeStore, FakeUnitOfWork
 
 pytestmark = pytest.mark.reliability
@@ -101,6 +102,7 @@ def _handler() -> AuditedRequestHandler:
         now=now,
         monotonic=time.monotonic,
         access_log=AccessLogPolicy({}, OfficialIds.MASKED, False, lambda op: "official"),
+        deadlines=shipped_deadlines(),
     )
     handler = AuditedRequestHandler(service, lambda: FakeUnitOfWork(store), now)
     handler.fuzz_store = store  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gateway.app import running
 from gateway.tools.simulator import generate_events
@@ -62,11 +63,20 @@ async def test_sigterm_under_load_exits_0_in_time_and_a_successor_loses_nothing(
         assert await letters_by_number(successor.engine) == reference(successor, events)
 
 
-async def test_xsds_that_fail_to_load_keep_the_process_live_but_not_ready(tmp_path: Path):
+@pytest.mark.parametrize(
+    ("setting", "part", "says"),
+    [
+        ("schemas_dir", "schemas", ("XSDs failed to load", "no-such-dir")),
+        ("calendar_dir", "calendar", ("calendar directory", "no-such-dir", "does not exist")),
+    ],
+)
+async def test_xsds_or_a_calendar_that_fail_to_load_keep_the_process_live_but_not_ready(
+    tmp_path: Path, setting: str, part: str, says: tuple[str, ...]
+):
     env = environment(
         settings_for("127.0.0.1:1", f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"),
         http_port=free_port(),
-        schemas_dir=tmp_path / "no-such-dir",
+        **{setting: tmp_path / "no-such-dir"},
     )
     process = GatewayProcess(env, tmp_path / "gateway.log").start()
     try:
@@ -79,9 +89,8 @@ async def test_xsds_that_fail_to_load_keep_the_process_live_but_not_ready(tmp_pa
 
         status, body = await eventually(ready_answer, lambda r: r[0] != 0, timeout=30)
         assert status == 503, body
-        assert list(body["problems"]) == ["schemas"]
-        assert "XSDs failed to load" in body["problems"]["schemas"]
-        assert "no-such-dir" in body["problems"]["schemas"]
+        assert list(body["problems"]) == [part]
+        assert all(words in body["problems"][part] for words in says)
         assert (await http_get(process.port, "/health/live"))[0] == 200
         process.signal(signal.SIGTERM)
         assert await process.wait(10) == 0

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.domain.deadlines import DeadlineRules
 from gateway.ops.asgi import build_app
 from gateway.reports.control import control_report
 from gateway.reports.periods import parse_period
@@ -30,6 +31,7 @@ from tests.support.http import asgi_client
 EGOV, CC = "egov.status.requests.v1", "callcenter.status.requests.v1"
 PORTAL, CALL_CENTER = "AZ/GOV/egov-portal", "AZ/DGK/call-center"
 ROLES = {EGOV: "egov", CC: "callcenter"}
+RULES = DeadlineRules()
 NOV = datetime(2026, 11, 1, tzinfo=UTC)
 
 
@@ -127,7 +129,7 @@ async def engine(database_url: str):
 
 
 async def test_the_report_matches_the_known_data_set(engine: AsyncEngine):
-    report = await control_report(engine, parse_period("2026-11"), date(2027, 1, 10), ROLES)
+    report = await control_report(engine, parse_period("2026-11"), date(2027, 1, 10), ROLES, RULES)
     assert report["period"] == {
         "label": "2026-11",
         "from": "2026-11-01",
@@ -197,7 +199,7 @@ async def test_the_report_matches_the_known_data_set(engine: AsyncEngine):
 async def test_mid_period_overdue_is_judged_today_and_ranges_include_both_days(
     engine: AsyncEngine,
 ):
-    report = await control_report(engine, parse_period("2026-11"), date(2026, 11, 21), ROLES)
+    report = await control_report(engine, parse_period("2026-11"), date(2026, 11, 21), ROLES, RULES)
     assert report["period"]["overdue_as_of"] == "2026-11-21"
     assert [(d["department"], d["count"]) for d in report["overdue"]["by_department"]] == [
         ("D1", 2)
@@ -205,7 +207,7 @@ async def test_mid_period_overdue_is_judged_today_and_ranges_include_both_days(
     from gateway.reports.periods import parse_range
 
     week = await control_report(
-        engine, parse_range("2026-11-01", "2026-11-04"), date(2027, 1, 1), ROLES
+        engine, parse_range("2026-11-01", "2026-11-04"), date(2027, 1, 1), ROLES, RULES
     )
     assert week["requests"]["total"] == 2  # Nov 1 00:00 and Nov 4
     assert week["letters"]["total"] == 1  # letter 1 (Nov 2); letter 2 is Nov 5
@@ -213,12 +215,19 @@ async def test_mid_period_overdue_is_judged_today_and_ranges_include_both_days(
 
 async def test_get_reports_returns_the_same_json(engine: AsyncEngine):
     app = build_app(
-        Readiness(), Metrics(), engine=engine, roles=ROLES, today=lambda: date(2027, 1, 10)
+        Readiness(),
+        Metrics(),
+        engine=engine,
+        roles=ROLES,
+        rules=RULES,
+        today=lambda: date(2027, 1, 10),
     )
     async with asgi_client(app) as http:
         response = await http.get("/reports", params={"period": "2026-11"})
         assert response.status_code == 200
-        expected = await control_report(engine, parse_period("2026-11"), date(2027, 1, 10), ROLES)
+        expected = await control_report(
+            engine, parse_period("2026-11"), date(2027, 1, 10), ROLES, RULES
+        )
         assert response.json() == expected
         quarter = (await http.get("/reports", params={"period": "2026-Q4"})).json()
     assert quarter["requests"]["total"] == 9  # Oct 31 23:59:59, November's seven, Dec 1
@@ -251,6 +260,15 @@ async def test_the_command_prints_the_table_and_writes_the_csv(
         "in-progress": 1,
         "registered": 1,
     }
+    # the command copies the calendar files into the store itself: legal deadlines by
+    # department (D1: letters 1 and 6 open past 25 and 5 November, letter 2 answered)
+    assert re.search(r"^D1 +First +3 +1 +0 +2 ", done.stdout, re.MULTILINE), done.stdout
+    d1 = {
+        r["measure"]: r["value"]
+        for r in rows
+        if r["section"] == "deadlines_by_department" and r["department"] == "D1"
+    }
+    assert (d1["due"], d1["answered_on_time"], d1["overdue_now"]) == ("3", "1", "2")
     bad = subprocess.run(
         [sys.executable, "-m", "gateway", "report", "--period", "2026-13"],
         cwd=PROJECT_ROOT,

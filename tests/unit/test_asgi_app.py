@@ -33,15 +33,21 @@ async def test_ready_says_503_with_every_problem_then_200_and_metrics_follow():
                 "broker": "broker unreachable: KafkaConnectionError",
                 "schemas": "XSDs failed to load",
             },
+            "notes": {},
         }
         assert (await http.get("/health/live")).json() == {"live": True}
         scraped = await http.get("/metrics")
         assert metric_value(parse_metrics(scraped.text), "gateway_ready") == 0
         readiness.ok("broker")
         readiness.ok("schemas")
+        readiness.notes["calendar"] = "working-day calendar lacks 2028"  # a note: still ready
         response = await http.get("/health/ready")
         assert response.status_code == 200
-        assert response.json() == {"ready": True, "problems": {}}
+        assert response.json() == {
+            "ready": True,
+            "problems": {},
+            "notes": {"calendar": "working-day calendar lacks 2028"},
+        }
         scraped = await http.get("/metrics")
         assert scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
         assert metric_value(parse_metrics(scraped.text), "gateway_ready") == 1

@@ -11,15 +11,20 @@ import pytest
 
 from gateway.domain.access import RequestChannel, Role
 from gateway.domain.access_log import AccessChannel, AccessLogPolicy, AccessSource, OfficialIds
+from gateway.domain.deadlines import DeadlineKind
 from gateway.domain.identity import IdentifierHasher
+from gateway.domain.letters import DeadlineClass
 from gateway.domain.rate_limit import RateLimiter
 from gateway.domain.requests import Fault, Query
+from gateway.domain.texts import Language
+from gateway.reference.status_texts import status_texts
 from gateway.services.audited_requests import AuditedRequestHandler, Delivery
 from gateway.services.ingestion import ingest_events
 from gateway.services.status_requests import RateLimits, StatusRequests
 from gateway.settings import Settings
 from gateway.tools.simulator import letter_events
 from gateway.xmlcodec.egov import EgovXmlCodec
+from tests.support.deadlines import shipped_deadlines
 from tests.support.fakes import FakeStore, FakeUnitOfWork
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -70,6 +75,7 @@ def build(
         lambda: NOW,
         lambda: 0.0,
         access_log or access_log_policy(),
+        shipped_deadlines(),
     )
     return AuditedRequestHandler(kind, uow or (lambda: FakeUnitOfWork(store)), lambda: NOW)
 
@@ -83,6 +89,7 @@ def request(
     message_id: str = "m-1",
     query: Query = Query.STATUS,
     auth_level: str | None = None,
+    language: Language = Language.AZ,
 ) -> bytes:
     from gateway.tools.client import build_request
 
@@ -95,6 +102,7 @@ def request(
         client=client,
         message_id=message_id,
         query=query,
+        language=language,
     )
     if auth_level is not None:
         built = dataclasses.replace(
@@ -128,6 +136,39 @@ async def test_the_applicant_sees_the_letter_and_one_audit_row_is_written():
     [entry] = store.audit
     assert entry.end_user_hash == hasher(registered.applicant.identifier)
     assert entry.reply_hash is not None and entry.correlation_id == "corr-1"
+
+
+async def test_the_reply_explains_status_and_deadline_in_the_language_asked_for():
+    store = FakeStore()
+    registered = await letter(store)
+    handler = build(store)
+    number, user = registered.registration_number, registered.applicant.identifier
+    replies = {
+        language: codec.decode_reply(
+            (
+                await handler.handle(
+                    request(number, user=user, message_id=language.value, language=language),
+                    egov(),
+                )
+            ).reply
+        ).status
+        for language in Language
+    }
+    texts = status_texts()
+    for language, status in replies.items():
+        assert status is not None and status.deadline is not None
+        assert status.explanation is not None and status.explanation.language is language
+        assert status.explanation.status == texts.status(status.status, language)
+        assert status.explanation.deadline == texts.deadline(status.deadline.state, language)
+    status = replies[Language.AZ]
+    assert status is not None and status.deadline is not None
+    assert status.registration_date == registered.registration_date
+    term = 30 if registered.deadline_class is DeadlineClass.ADDITIONAL_STUDY else 15
+    due = shipped_deadlines().calendar.add_working_days(registered.registration_date, term)
+    # the simulated letter 1 is answered, neither extended nor forwarded
+    assert status.deadline.extension is None and status.deadline.kind is DeadlineKind.ANSWER
+    assert status.deadline.due_date == due.day
+    assert status.due_date == status.deadline.due_date  # the date the applicant is shown
 
 
 async def test_not_theirs_and_not_there_are_the_same_answer():

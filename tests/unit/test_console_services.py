@@ -20,6 +20,7 @@ from gateway.services.ingestion import ingest_events
 from gateway.services.status_requests import RateLimits, StatusRequests
 from gateway.settings import Settings
 from gateway.tools.simulator import letter_events, registration_number
+from tests.support.deadlines import shipped_deadlines
 from tests.support.fakes import FakeStore, FakeUnitOfWork
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -45,6 +46,7 @@ def lookups(store: FakeStore, per_minute: int = 600) -> ConsoleLookups:
             False,
             lambda op: "official",
         ),
+        shipped_deadlines(),
     )
     handler = AuditedRequestHandler(kind, lambda: FakeUnitOfWork(store), lambda: NOW)
     ids = iter(range(1_000_000))

@@ -20,6 +20,7 @@ from gateway.domain.letters import (
     Letter,
     LetterAssigned,
     LetterConcluded,
+    LetterExtended,
     LetterFold,
     LetterRegistered,
     Status,
@@ -151,3 +152,55 @@ def test_the_simulated_stream_is_deterministic_per_seed():
     first = [e.event_id for e in generate_events(20, seed=7)]
     assert first == [e.event_id for e in generate_events(20, seed=7)]
     assert first != [e.event_id for e in generate_events(20, seed=8)]
+
+
+def extended(sequence: int, days: int, reason: str = "Sorğu göndərilib") -> LetterExtended:
+    return LetterExtended(
+        **_event_kwargs(sequence), working_days=days, reason=reason, applicant_told=True
+    )
+
+
+def test_an_extension_keeps_its_term_reason_and_the_status_moves_to_in_progress():
+    state = fold([registered(), assigned(2), extended(3, 20)]).letter
+    assert (state.extension_days, state.extension_reason) == (20, "Sorğu göndərilib")
+    assert state.extension_applicant_told and state.status is Status.IN_PROGRESS
+    assert fold([registered(), assigned(2), extended(3, 20)]).history[3].note == "Sorğu göndərilib"
+
+
+def test_a_later_extension_event_corrects_the_earlier_one_in_any_order():
+    first, correction = extended(3, 30, "ilk"), extended(5, 10, "düzəliş")
+    for events in ([first, correction], [correction, first]):
+        state = fold([registered(), *events]).letter
+        assert (state.extension_days, state.extension_reason) == (10, "düzəliş")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(min_value=1, max_value=60), min_size=1, max_size=3),
+    st.booleans(),
+    st.data(),
+)
+def test_with_extensions_any_order_duplication_and_split_gives_the_same_letter(
+    extension_days, answered, data
+):
+    events: list[DmsEvent] = [registered(1), assigned(2)]
+    for days in extension_days:
+        events.append(extended(len(events) + 1, days, f"reason {len(events)}"))
+    if answered:
+        events.append(
+            LetterConcluded(
+                **_event_kwargs(len(events) + 1),
+                outcome=Status.ANSWERED,
+                answer_date=date(2026, 4, 1),
+                outgoing_reference="OUT-9",
+            )
+        )
+    whole = fold(events)
+    duplicates = data.draw(st.lists(st.sampled_from(events), max_size=len(events)))
+    shuffled = data.draw(st.permutations(events + duplicates))
+    disordered = fold(shuffled)
+    assert disordered.letter == whole.letter and disordered.history == whole.history
+    assert whole.letter.extension_days == extension_days[-1]  # the highest sequence wins
+    cut = data.draw(st.integers(min_value=1, max_value=len(shuffled)))
+    parts = fold(shuffled[:cut]).letter, fold(shuffled[cut:] or shuffled[:1]).letter
+    assert parts[0].merge(parts[1]) == whole.letter == parts[1].merge(parts[0])

@@ -26,11 +26,14 @@ from gateway.domain.partners import (
     StatusQuery,
 )
 from gateway.domain.requests import Fault, FaultView, RequestHeader
+from gateway.domain.texts import Language
+from gateway.reference.status_texts import status_texts
 from gateway.services.audited_requests import AuditedRequestHandler, Delivery
 from gateway.services.ingestion import ingest_events
 from gateway.services.partner_requests import PartnerRequests
 from gateway.tools.simulator import letter_events
 from gateway.xmlcodec.egov import fault_for
+from tests.support.deadlines import shipped_deadlines
 from tests.support.fakes import FakeStore, FakeUnitOfWork
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -83,6 +86,7 @@ def world():
         re.compile(r"[A-Z]{2,5}-[0-9]{4}-[0-9]{4,8}"),
         3,
         lambda: NOW,
+        shipped_deadlines(),
     )
     handler = AuditedRequestHandler(service, lambda: FakeUnitOfWork(store), lambda: NOW)
 
@@ -121,6 +125,17 @@ async def test_a_partner_sees_its_letter_by_number_and_by_its_own_reference(worl
     assert isinstance(by_number, PartnerLetterView) and isinstance(by_ref, PartnerLetterView)
     assert by_number.registration_number == by_ref.registration_number == number
     assert by_ref.sender_reference == "AZ-VXM-00001"
+    # the same legal deadline the applicant sees, explained in Azerbaijani unless asked
+    assert by_number.deadline is not None and by_number.explanation is not None
+    assert by_number.explanation.language is Language.AZ
+    assert by_number.explanation.deadline == status_texts().deadline(
+        by_number.deadline.state, Language.AZ
+    )
+    in_russian = only(
+        await ask(A, StatusQuery(header(A.code), LetterRef(number), language=Language.RU))
+    )
+    assert isinstance(in_russian, PartnerLetterView) and in_russian.explanation is not None
+    assert in_russian.explanation.status == status_texts().status(in_russian.status, Language.RU)
 
 
 async def test_another_partners_letter_is_exactly_not_found(world):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date
 
 import pytest
 
-from gateway.reports.control import build_report, overdue_as_of, percentile
+from gateway.reports.control import build_report, deadlines_section, overdue_as_of, percentile
 from gateway.reports.periods import parse_period
 from gateway.reports.render import render_csv, render_table
+from gateway.store.deadlines import DeadlinePerformance
 from gateway.store.reports import LetterCount, OverdueLetter, ReplyTime, ReportData, RequestCount
 
 
@@ -96,6 +98,11 @@ def test_the_report_adds_up():
 
 def test_table_and_csv_carry_the_same_figures():
     report = build_report(_data(), parse_period("2026-11"), date(2026, 12, 1), {})
+    report["deadlines"] = deadlines_section(
+        [DeadlinePerformance("D1", "First", "D1", 4, 2, 1, 1, 15, 17)],
+        [DeadlinePerformance("E7", "Əliyev Əli", "D1", 2, 2, 0, 0, 4, None)],
+        date(2026, 12, 1),
+    )
     table = render_table(report)
     assert "Requests: 6" in table and "Overdue on 2026-12-01: 3" in table
     assert "DGK-2026-000001" in table
@@ -108,3 +115,7 @@ def test_table_and_csv_carry_the_same_figures():
         if r["section"] == "reply_time" and r["channel"] == "all" and r["measure"] == "p95_s"
     )
     assert float(p95["value"]) == 0.88
+    assert re.search(r"^D1 +First +4 +2 +1 +1 +15 +17$", table, re.MULTILINE)
+    assert re.search(r"^E7 +Əliyev Əli +D1 +2 +2 +0 +0 +4 +-$", table, re.MULTILINE)
+    executor = {r["measure"]: r["value"] for r in rows if r["section"] == "deadlines_by_executor"}
+    assert executor["median_working_days"] == "4" and executor["p90_working_days"] == ""

@@ -17,10 +17,12 @@ from gateway.domain.letters import (
     Applicant,
     ApplicantKind,
     Channel,
+    DeadlineClass,
     Department,
     Executor,
     LetterAssigned,
     LetterConcluded,
+    LetterExtended,
     LetterForwarded,
     LetterRegistered,
     Status,
@@ -49,6 +51,7 @@ def test_corpus_is_complete() -> None:
         "LetterAssigned",
         "StatusChanged",
         "LetterForwarded",
+        "LetterExtended",
         "LetterAnswered",
         "LetterClosed",
     }
@@ -93,6 +96,34 @@ def test_example_values(codec: DmsXmlCodec) -> None:
     assert isinstance(closed, LetterConcluded) and closed.outcome is Status.CLOSED
     answered = codec.decode((DMS / "examples" / "letter-answered.xml").read_bytes())
     assert isinstance(answered, LetterConcluded) and answered.outcome is Status.ANSWERED
+
+
+def test_deadline_class_defaults_to_general_and_extensions_carry_term_reason_and_told(
+    codec: DmsXmlCodec,
+) -> None:
+    general = codec.decode((DMS / "examples" / "letter-registered.xml").read_bytes())
+    study = codec.decode((DMS / "examples" / "letter-registered-additional-study.xml").read_bytes())
+    assert isinstance(general, LetterRegistered) and isinstance(study, LetterRegistered)
+    assert general.deadline_class is DeadlineClass.GENERAL
+    assert study.deadline_class is DeadlineClass.ADDITIONAL_STUDY
+    extended = codec.decode((DMS / "examples" / "letter-extended.xml").read_bytes())
+    assert extended == LetterExtended(
+        event_id=UUID("8a1d3c5e-2f4b-4c6d-9e8f-0a1b2c3d4e5f"),
+        registration_number="DGK-2026-004127",
+        sequence=4,
+        occurred_at=datetime(2026, 3, 18, 11, 40, tzinfo=BAKU),
+        working_days=20,
+        reason="Bəyannamə üzrə Bakı Baş Gömrük İdarəsindən əlavə məlumat sorğulanıb.",
+        applicant_told=True,
+        due_date=date(2026, 4, 30),
+    )
+    told_as_zero = (
+        (DMS / "examples" / "letter-extended.xml")
+        .read_bytes()
+        .replace(b"<applicantTold>true<", b"<applicantTold>0<")
+    )
+    decoded = codec.decode(told_as_zero)
+    assert isinstance(decoded, LetterExtended) and decoded.applicant_told is False
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -12,8 +12,8 @@ from uuid import UUID
 
 import pytest
 
+from gateway.domain.deadlines import DeadlineState
 from gateway.domain.letters import (
-    STATUS_LABELS,
     Applicant,
     ApplicantKind,
     Channel,
@@ -29,6 +29,7 @@ from gateway.domain.requests import (
     StatusRequest,
     StatusView,
 )
+from gateway.domain.texts import Language
 from gateway.xmlcodec import (
     AcceptanceNotice,
     DecodeError,
@@ -143,6 +144,7 @@ def test_the_auth_level_fault_reply_is_valid_v1(codec: EgovXmlCodec) -> None:
         "request-company.xml",
         "request-call-center.xml",
         "request-password.xml",
+        "request-person-russian.xml",
     ],
 )
 def test_request_round_trips(codec: EgovXmlCodec, name: str) -> None:
@@ -242,6 +244,7 @@ def test_status_reply_example(codec: EgovXmlCodec) -> None:
     "name",
     [
         "reply-status.xml",
+        "reply-status-deadline.xml",
         "reply-fault.xml",
         "reply-fault-no-header.xml",
         "reply-fault-auth-level.xml",
@@ -258,8 +261,8 @@ def test_status_reply_round_trip_with_labels(codec: EgovXmlCodec) -> None:
     header = codec.decode_request((EXAMPLES / "request-person.xml").read_bytes()).header
     digest = hashlib.sha256(b"request").hexdigest()
     raw = codec.encode_reply(header, digest, _view())
-    assert STATUS_LABELS[Status.IN_PROGRESS][0].encode() in raw
-    assert STATUS_LABELS[Status.IN_PROGRESS][1].encode() in raw
+    assert "<labelAz>İcradadır</labelAz>".encode() in raw  # from the texts catalogue
+    assert b"<labelEn>In progress</labelEn>" in raw
     reply = codec.decode_reply(raw)
     assert reply.header == header and reply.request_hash == digest
     assert reply.status == _view() and reply.fault is None
@@ -364,3 +367,23 @@ def test_decoders_refuse_each_others_messages(codec: EgovXmlCodec) -> None:
         with pytest.raises(DecodeError) as caught:
             decode(raw)
         assert caught.value.code is DecodeFault.UNKNOWN_MESSAGE_TYPE
+
+
+def test_the_language_is_optional_and_defaults_to_azerbaijani(codec: EgovXmlCodec) -> None:
+    plain = codec.decode_request((EXAMPLES / "request-person.xml").read_bytes())
+    russian = codec.decode_request((EXAMPLES / "request-person-russian.xml").read_bytes())
+    assert plain.language is Language.AZ and russian.language is Language.RU
+    assert b"<language>" not in codec.encode_request(plain)  # today's requests unchanged
+
+
+def test_a_reply_carries_the_deadline_and_its_explanation(codec: EgovXmlCodec) -> None:
+    reply = codec.decode_reply((EXAMPLES / "reply-status-deadline.xml").read_bytes())
+    assert reply.status is not None and reply.status.deadline is not None
+    deadline, explanation = reply.status.deadline, reply.status.explanation
+    assert deadline.due_date == date(2026, 4, 30) == reply.status.due_date
+    assert (deadline.state, deadline.working_days_left) == (DeadlineState.ON_TIME, 4)
+    assert deadline.extension is not None and deadline.extension.applied_days == 20
+    assert deadline.extension.applicant_told
+    assert explanation is not None and explanation.language is Language.EN
+    assert explanation.status.label == "In progress"
+    assert [note.label for note in explanation.notes] == ["Time limit extended"]

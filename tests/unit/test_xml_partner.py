@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from gateway.domain.letters import STATUS_LABELS, Status
+from gateway.domain.letters import Status
 from gateway.domain.partners import (
     BatchItem,
     BatchStatusQuery,
@@ -33,6 +33,7 @@ from gateway.domain.requests import (
     FaultView,
     RequestHeader,
 )
+from gateway.domain.texts import Language
 from gateway.xmlcodec import DecodeError, DecodeFault, fault_for, parse_untrusted
 from gateway.xmlcodec.partner import PARTNER_NAMESPACE, PartnerReply, PartnerXmlCodec
 
@@ -94,10 +95,12 @@ def test_corpus_manifest_is_complete() -> None:
     assert {p.name for p in INVALID.glob("*.xml")} == set(EXPECTED)
     assert {p.name for p in EXAMPLES.glob("*.xml")} == {
         "request-status-number.xml",
+        "request-status-number-english.xml",
         "request-status-reference.xml",
         "request-batch.xml",
         "request-outcome.xml",
         "reply-results.xml",
+        "reply-results-deadline.xml",
         "reply-accepted.xml",
         "reply-fault.xml",
         "notification.xml",
@@ -309,7 +312,7 @@ def test_reply_examples_round_trip(codec: PartnerXmlCodec, name: str) -> None:
 def test_single_status_reply_has_no_ref(codec: PartnerXmlCodec) -> None:
     raw = codec.encode_reply(HEADER, DIGEST, (ItemResult(None, _view()),))
     assert b"ref=" not in raw
-    assert STATUS_LABELS[Status.IN_PROGRESS][0].encode() in raw
+    assert "<labelAz>İcradadır</labelAz>".encode() in raw  # from the texts catalogue
     reply = codec.decode_reply(raw)
     assert reply == PartnerReply(HEADER, DIGEST, (ItemResult(None, _view()),), None, None)
 
@@ -421,3 +424,13 @@ def test_decoders_refuse_each_others_messages(codec: PartnerXmlCodec) -> None:
         with pytest.raises(DecodeError) as caught:
             decode(raw)
         assert caught.value.code is DecodeFault.UNKNOWN_MESSAGE_TYPE
+
+
+def test_a_partner_request_may_name_the_language_of_the_explanations(
+    codec: PartnerXmlCodec,
+) -> None:
+    plain = codec.decode_request((EXAMPLES / "request-status-number.xml").read_bytes())
+    english = codec.decode_request((EXAMPLES / "request-status-number-english.xml").read_bytes())
+    assert isinstance(plain, StatusQuery) and isinstance(english, StatusQuery)
+    assert (plain.language, english.language) == (Language.AZ, Language.EN)
+    assert b"<language>" not in codec.encode_request(plain)

@@ -1,0 +1,82 @@
+"""Keeps the store's copy of the working-day calendar current and the deadline metrics fresh.
+
+At start: the calendar files become calendar_days rows (reports count working days in SQL).
+Then, every GATEWAY_DEADLINE_WATCH_INTERVAL_S: open letters overdue and due soon by department,
+letters whose DMS date disagrees with the gateway's, and which calendar years are missing
+(this year and the next; reported on /health/ready as a note, never as unready).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.domain.calendar import WorkingCalendar
+from gateway.domain.deadlines import DeadlineRules
+from gateway.store.deadlines import calendar_range, open_deadline_counts, store_calendar
+from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.readiness import Readiness
+
+log = logging.getLogger(__name__)
+CALENDAR_NOTE = "calendar"
+NO_DEPARTMENT = "(unassigned)"
+
+
+def missing_years_note(calendar: WorkingCalendar, today: date) -> str | None:
+    missing = calendar.missing((today.year, today.year + 1))
+    if not missing:
+        return None
+    years = ", ".join(map(str, missing))
+    return (
+        f"working-day calendar lacks {years}: due dates touching it count weekends only and "
+        "are marked provisional; add <year>.toml (see README, Legal deadlines)"
+    )
+
+
+class DeadlineWatch:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        calendar: WorkingCalendar,
+        rules: DeadlineRules,
+        readiness: Readiness,
+        metrics: Metrics,
+        today: Callable[[], date],
+        interval_s: float,
+    ) -> None:
+        self._engine, self._calendar, self._rules = engine, calendar, rules
+        self._readiness, self._metrics = readiness, metrics
+        self._today, self._interval_s = today, interval_s
+
+    async def store_calendar(self) -> None:
+        first, last = calendar_range(self._calendar, self._today())
+        await store_calendar(self._engine, self._calendar, first, last)
+
+    async def refresh(self) -> None:
+        today = self._today()
+        self._metrics.calendar_lacks(self._calendar.missing((today.year, today.year + 1)))
+        note = missing_years_note(self._calendar, today)
+        if note:
+            self._readiness.notes[CALENDAR_NOTE] = note
+        else:
+            self._readiness.notes.pop(CALENDAR_NOTE, None)
+        counts, disagreements = await open_deadline_counts(self._engine, self._rules, today)
+        self._metrics.deadlines_are(
+            overdue={c.department_code or NO_DEPARTMENT: c.overdue for c in counts},
+            due_soon={c.department_code or NO_DEPARTMENT: c.due_soon for c in counts},
+            disagreements=disagreements,
+        )
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the database probe reports the store; go on
+                log.warning("deadline metrics not refreshed", exc_info=True)
+            await asyncio.sleep(self._interval_s)

@@ -1,0 +1,195 @@
+"""Legal deadlines computed in SQL, on SQLite and PostgreSQL: the same due dates and states as
+the domain, letter for letter, and exact control-report figures on a known set."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import select
+
+from gateway.domain.deadlines import DeadlineKind, DeadlineRules, DeadlineState, deadline_of
+from gateway.domain.identity import IdentifierHasher
+from gateway.domain.letters import (
+    Agency,
+    DeadlineClass,
+    Department,
+    Executor,
+    Letter,
+    Status,
+)
+from gateway.reference.calendar_files import load_calendar
+from gateway.store.deadlines import (
+    deadline_performance,
+    letter_deadlines,
+    open_deadline_counts,
+    store_calendar,
+)
+from gateway.store.migrate import upgrade_to_head
+from gateway.store.sql import SqlUnitOfWork, create_engine
+from gateway.store.tables import calendar_days
+from gateway.tools.simulator import generate_events
+
+CALENDAR = load_calendar()
+RULES = DeadlineRules()
+FIRST, LAST = date(2025, 1, 1), date(2028, 12, 31)
+TODAY = date(2026, 11, 2)  # a Monday
+CUSTOMS = Department("GOBI", "Gömrük ödənişləri idarəsi")
+LEGAL = Department("HSI", "Hüquq şöbəsi")
+ALI = Executor("E1", "Əliyev Əli", "+994 12 000 00 01")
+VUSALA = Executor("E2", "Həsənova Vüsalə", "+994 12 000 00 02")
+
+
+async def _store(database_url: str, stored: list[Letter]):
+    engine = create_engine(database_url)
+    await upgrade_to_head(engine)
+    await store_calendar(engine, CALENDAR, FIRST, LAST)
+    async with SqlUnitOfWork(engine) as uow:
+        await uow.letters.merge(stored)
+        await uow.commit()
+    return engine
+
+
+def _simulated_letters(count: int) -> list[Letter]:
+    hasher, folded = IdentifierHasher(b"k"), {}
+    for event in generate_events(count, seed=5, disorder=0.0):
+        number = event.registration_number
+        folded[number] = folded.get(number, Letter(number)).apply(event, hasher)
+    return list(folded.values())
+
+
+async def test_sql_due_dates_and_answers_equal_the_domains_for_every_letter(database_url):
+    stored = _simulated_letters(300)
+    assert any(letter.extension_days for letter in stored)  # the set exercises extensions
+    assert any(letter.deadline_class is DeadlineClass.ADDITIONAL_STUDY for letter in stored)
+    assert any(letter.forwarding_date and not letter.answer_date for letter in stored)
+    engine = await _store(database_url, stored)
+    try:
+        async with engine.connect() as conn:
+            rows = {r.registration_number: r for r in await conn.execute(letter_deadlines(RULES))}
+    finally:
+        await engine.dispose()
+    assert len(rows) == len(stored)
+    for letter in stored:
+        expected = deadline_of(letter, TODAY, RULES, CALENDAR)
+        assert expected is not None
+        row = rows[letter.registration_number]
+        assert row.due_date == expected.due_date, letter.registration_number
+        assert bool(row.forwarding) == (expected.kind is DeadlineKind.FORWARDING)
+        if row.done_on is not None:
+            taken = CALENDAR.working_days_between(letter.registration_date, row.done_on).value
+            assert row.working_days_taken == taken
+
+
+def _letter(n: int, registered: date, department: Department, executor: Executor, **more) -> Letter:
+    return Letter(
+        f"DGK-2026-{n:06d}",
+        registration_seq=1,
+        registration_date=registered,
+        assignment_seq=2,
+        department=department,
+        executor=executor,
+        **more,
+    )
+
+
+# Registered 5 Oct 2026: due 26 Oct. Registered 12 Oct: due 2 Nov (TODAY).
+KNOWN = [
+    _letter(1, date(2026, 10, 5), CUSTOMS, ALI, answer_date=date(2026, 10, 9)),  # 4 wd, on time
+    _letter(2, date(2026, 10, 5), CUSTOMS, ALI, answer_date=date(2026, 10, 26)),  # 15, on time
+    _letter(3, date(2026, 10, 5), CUSTOMS, VUSALA, answer_date=date(2026, 10, 28)),  # 17, late
+    _letter(4, date(2026, 10, 5), CUSTOMS, VUSALA),  # open, overdue since 27 Oct
+    _letter(5, date(2026, 10, 12), LEGAL, ALI),  # due 2 Nov (today): open, due soon
+    _letter(  # extended by 10: due 9 Nov is off, so 11 Nov; open, not yet overdue
+        6,
+        date(2026, 10, 5),
+        LEGAL,
+        ALI,
+        extension_seq=3,
+        extension_days=10,
+        extension_reason="sorğu",
+        extension_applicant_told=True,
+    ),
+    _letter(7, date(2026, 9, 1), LEGAL, VUSALA, answer_date=date(2026, 9, 10)),  # due in Sept
+    _letter(  # forwarded on day 2 of a 3-day term: dealt with on time, 2 working days
+        8,
+        date(2026, 10, 5),
+        LEGAL,
+        VUSALA,
+        forwarding_seq=3,
+        forwarded_to=Agency("DSX", "Sərhəd Xidməti"),
+        forwarding_date=date(2026, 10, 7),
+    ),
+    _letter(  # closed by a status change alone on 23 Oct (UTC): on time, 14 working days
+        9,
+        date(2026, 10, 5),
+        LEGAL,
+        VUSALA,
+        status_seq=4,
+        status=Status.CLOSED,
+        status_at=datetime(2026, 10, 23, 20, 30, tzinfo=UTC),
+    ),
+]
+
+
+async def test_the_control_figures_per_department_and_executor(database_url):
+    engine = await _store(database_url, KNOWN)
+    try:
+        departments = await deadline_performance(
+            engine, RULES, date(2026, 10, 1), date(2026, 11, 30), TODAY, by_executor=False
+        )
+        executors = await deadline_performance(
+            engine, RULES, date(2026, 10, 1), date(2026, 11, 30), TODAY, by_executor=True
+        )
+        counts, disagreements = await open_deadline_counts(engine, RULES, TODAY)
+    finally:
+        await engine.dispose()
+    by_department = {d.code: d for d in departments}
+    customs, legal = by_department["GOBI"], by_department["HSI"]
+    assert (customs.due, customs.answered_on_time, customs.answered_late) == (4, 2, 1)
+    assert customs.overdue_now == 1
+    # answered in 4, 15 and 17 working days: nearest-rank median 15, p90 17
+    assert (customs.median_working_days, customs.p90_working_days) == (15, 17)
+    assert (legal.due, legal.answered_on_time, legal.answered_late, legal.overdue_now) == (
+        4,
+        2,
+        0,
+        0,
+    )
+    assert (legal.median_working_days, legal.p90_working_days) == (2, 14)
+    ali = next(e for e in executors if e.code == "E1" and e.department_code == "GOBI")
+    assert (ali.due, ali.answered_on_time, ali.median_working_days) == (2, 2, 4)
+    open_by_department = {c.department_code: (c.overdue, c.due_soon) for c in counts}
+    assert open_by_department == {"GOBI": (1, 0), "HSI": (0, 1)}
+    assert disagreements == 0
+
+
+async def test_a_dms_date_that_differs_is_counted(database_url):
+    agrees = _letter(1, date(2026, 10, 5), CUSTOMS, ALI, due_date=date(2026, 10, 26))
+    differs = _letter(2, date(2026, 10, 5), CUSTOMS, ALI, due_date=date(2026, 11, 4))
+    engine = await _store(database_url, [agrees, differs])
+    try:
+        _, disagreements = await open_deadline_counts(engine, RULES, TODAY)
+    finally:
+        await engine.dispose()
+    assert disagreements == 1
+
+
+async def test_storing_the_calendar_twice_keeps_one_row_per_day(database_url):
+    engine = await _store(database_url, [])
+    try:
+        await store_calendar(engine, CALENDAR, date(2026, 1, 1), LAST)
+        async with engine.connect() as conn:
+            days = list(await conn.execute(select(calendar_days.c.day)))
+    finally:
+        await engine.dispose()
+    assert len(days) == (LAST - date(2026, 1, 1)).days + 1
+
+
+def test_the_known_states_hold_in_the_domain_too():
+    states = {
+        letter.registration_number[-1]: deadline_of(letter, TODAY, RULES, CALENDAR)
+        for letter in KNOWN
+    }
+    assert states["4"] is not None and states["4"].state is DeadlineState.OVERDUE
+    assert states["5"] is not None and states["5"].state is DeadlineState.DUE_SOON
+    assert states["6"] is not None and states["6"].due_date == date(2026, 11, 11)

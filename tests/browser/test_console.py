@@ -137,7 +137,11 @@ async def test_the_controllers_charts_show_the_reports_numbers(
         "console": "console",
     }
     report = await control_report(
-        console.gateway.engine, period_from(label, None, None), utc_today(), channels
+        console.gateway.engine,
+        period_from(label, None, None),
+        utc_today(),
+        channels,
+        console.gateway.deadlines.rules,
     )
     await expect(page.locator("#total-requests")).to_have_text(str(report["requests"]["total"]))
     await expect(page.locator("#overdue-total")).to_have_text(str(report["overdue"]["total"]))

@@ -34,9 +34,10 @@ from console.security import (
     sign_in,
 )
 from gateway.domain.console import ConsoleRole, Principal
+from gateway.domain.deadlines import DeadlineState
 from gateway.domain.letters import Status
 from gateway.domain.requests import FaultView, StatusView
-from gateway.domain.texts import Language
+from gateway.domain.texts import Language, Note
 from gateway.reference.status_texts import status_texts
 from gateway.reports.periods import Period, PeriodError, period_from
 from gateway.reports.render import render_csv
@@ -46,6 +47,7 @@ from gateway.services.signin import SignIn
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "console_session"
+LANGUAGE = Language.EN  # of the console's labels, taken from the applicants' texts catalogue
 
 # The page each role lands on after signing in, in this order of preference.
 LANDING = (
@@ -79,18 +81,6 @@ class _NotSignedIn(Exception):
     pass
 
 
-def deadline_state(view: StatusView, today: date) -> str:
-    """What the due date means today, in words (issue 14 refines this on main)."""
-    if view.status in (Status.ANSWERED, Status.CLOSED):
-        return "concluded"
-    if view.due_date is None:
-        return "no due date"
-    left = (view.due_date - today).days
-    if left < 0:
-        return f"overdue by {-left} day{'s' if left != -1 else ''}"
-    return "due today" if left == 0 else f"{left} day{'s' if left != 1 else ''} left"
-
-
 class ConsolePages:
     def __init__(self, services: ConsoleServices, config: ConsoleConfig) -> None:
         self.s, self.config = services, config
@@ -99,8 +89,11 @@ class ConsolePages:
             loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True
         )
         self.templates = Jinja2Templates(env=environment)
-        self.templates.env.globals["status_label"] = lambda s: (
-            status_texts().status(Status(s), Language.EN).label
+        texts = status_texts()
+        environment.globals.update(
+            status_label=lambda s: texts.status(Status(s), LANGUAGE).label,
+            deadline_label=lambda state: texts.deadline(DeadlineState(state), LANGUAGE).label,
+            note_label=lambda note: texts.note(Note(note), LANGUAGE).label,
         )
         self.oidc = oidc_client(config.oidc) if config.oidc else None
 
@@ -215,7 +208,6 @@ class ConsolePages:
             letter=letter,
             fault=fault,
             number=number[:64],
-            deadline=deadline_state(letter, self.s.today()) if letter else None,
         )
 
     # ---- department head -----------------------------------------------------------------

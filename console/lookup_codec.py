@@ -1,5 +1,8 @@
 """The console's lookups as bytes: a small JSON document each way. The audited request handler
-hashes and keeps these bytes exactly as it does a Kafka request's XML."""
+hashes and keeps these bytes exactly as it does a Kafka request's XML.
+
+A reply carries the letter's legal deadline (issue 14) but not the plain-language explanation:
+the console shows its own labels, in its own language, from the same texts catalogue."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ from datetime import date, datetime
 from typing import Any
 
 from gateway.domain.access_log import AccessLogView
-from gateway.domain.letters import HistoryEntry, Status
+from gateway.domain.deadlines import Deadline, DeadlineKind, DeadlineState, Extension
+from gateway.domain.letters import DeadlineClass, HistoryEntry, Status
 from gateway.domain.refusals import DecodeError, DecodeFault
 from gateway.domain.requests import (
     Fault,
@@ -84,6 +88,7 @@ class JsonLookupCodec:
                     [h.sequence, h.status.value, h.at.isoformat(), h.note] for h in result.history
                 ],
                 "as_of": result.as_of.isoformat(),
+                "deadline": _deadline_document(result.deadline),
             }
         document["request_sha256"] = request_sha256
         return json.dumps(document, sort_keys=True).encode()
@@ -107,6 +112,7 @@ class JsonLookupCodec:
                 for seq, status, at, note in d["history"]
             ),
             as_of=datetime.fromisoformat(d["as_of"]),
+            deadline=_deadline(d["deadline"]),
         )
 
 
@@ -116,3 +122,44 @@ def _iso(value: date | None) -> str | None:
 
 def _day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value is not None else None
+
+
+def _deadline_document(deadline: Deadline | None) -> dict[str, Any] | None:
+    if deadline is None:
+        return None
+    extension = deadline.extension
+    return {
+        "kind": deadline.kind.value,
+        "deadline_class": deadline.deadline_class.value,
+        "due_date": deadline.due_date.isoformat(),
+        "state": deadline.state.value,
+        "working_days_left": deadline.working_days_left,
+        "provisional": deadline.provisional,
+        "extension": None
+        if extension is None
+        else {
+            "requested_days": extension.requested_days,
+            "applied_days": extension.applied_days,
+            "reason": extension.reason,
+            "applicant_told": extension.applicant_told,
+        },
+        "dms_due_date": _iso(deadline.dms_due_date),
+    }
+
+
+def _deadline(d: dict[str, Any] | None) -> Deadline | None:
+    if d is None:
+        return None
+    e = d["extension"]
+    return Deadline(
+        kind=DeadlineKind(d["kind"]),
+        deadline_class=DeadlineClass(d["deadline_class"]),
+        due_date=date.fromisoformat(d["due_date"]),
+        state=DeadlineState(d["state"]),
+        working_days_left=d["working_days_left"],
+        provisional=d["provisional"],
+        extension=None
+        if e is None
+        else Extension(e["requested_days"], e["applied_days"], e["reason"], e["applicant_told"]),
+        dms_due_date=_day(d["dms_due_date"]),
+    )

@@ -26,6 +26,7 @@ from gateway.domain.letters import (
     DmsEvent,
     Executor,
     LetterAssigned,
+    LetterExtended,
     LetterRegistered,
     Status,
     StatusChanged,
@@ -83,7 +84,7 @@ def letter(
     number: str,
     department: str,
     executor: str,
-    due: date,
+    due: date | None,
     note: str,
     day: int,
 ) -> list[DmsEvent]:
@@ -127,10 +128,14 @@ class Console:
         self.url = f"http://127.0.0.1:{gateway.operations.port}/console"
         today = datetime.now(UTC).date()
         self.today = today
-        self.own_overdue = "DGK-2026-100001"  # department D1, overdue
-        self.own_due_soon = "DGK-2026-100002"  # department D1, due in 2 days
+        # department D1; 40 days old: past its legal term of 15 working days, and past the
+        # DMS's own control date (3 days ago) that the workload page counts
+        self.own_overdue = "DGK-2026-100001"
+        self.own_due_soon = "DGK-2026-100002"  # department D1, DMS control date in 2 days
         self.other = "DGK-2026-100003"  # department D2
+        self.extended = "DGK-2026-100004"  # department D2, its term extended (art. 10.2)
         self.absent = "DGK-2026-199999"
+        self.extension_days = 10
         self.events = [
             *letter(
                 self.own_overdue,
@@ -138,7 +143,7 @@ class Console:
                 "Aysel Məmmədova",
                 today - timedelta(days=3),
                 MARKUP_NOTE,
-                20,
+                40,
             ),
             *letter(
                 self.own_due_soon,
@@ -156,7 +161,25 @@ class Console:
                 "Other department",
                 15,
             ),
+            *letter(self.extended, "D2", "Nigar Həsənova", None, "Inquiry sent", 5),
+            LetterExtended(
+                event_id=uuid.uuid4(),
+                registration_number=self.extended,
+                sequence=4,
+                occurred_at=datetime.now(UTC) - timedelta(days=1),
+                working_days=self.extension_days,
+                reason=MARKUP_NOTE,
+                applicant_told=True,
+            ),
         ]
+
+    def registered_on(self, number: str) -> date:
+        (registered,) = (
+            e.registration_date
+            for e in self.events
+            if isinstance(e, LetterRegistered) and e.registration_number == number
+        )
+        return registered
 
     async def sign_in(self, page: Page, username: str, password: str = PASSWORD) -> None:
         await page.goto(f"{self.url}/signin")

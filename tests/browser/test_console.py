@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
@@ -57,10 +58,24 @@ async def test_an_operator_looks_up_a_letter_and_the_auditor_sees_that_lookup(
     await expect(letter.locator("#status")).to_have_text("In progress")
     await expect(letter.locator("#executor")).to_have_text("Aysel Məmmədova")
     await expect(letter.locator("#phone")).to_have_text("+994 12 555 01 01")
-    await expect(letter.locator("#due-date")).to_have_text(
-        (console.today.fromordinal(console.today.toordinal() - 3)).isoformat()
+    # The legal due date (art. 10.1: 15 working days on the working-day calendar) has passed.
+    deadlines = console.gateway.deadlines
+    today = deadlines.today(datetime.now(UTC))
+    registered = console.registered_on(console.own_overdue)
+    due = deadlines.calendar.add_working_days(registered, deadlines.rules.general).day
+    left = deadlines.calendar.working_days_between(today, due).value
+    assert due < today and left < 0, "the fixture letter is past its legal term"
+    await expect(letter.locator("#due-date")).to_have_text(due.isoformat())
+    await expect(letter.locator("#term")).to_have_text("answer (art. 10.1)")
+    await expect(letter.locator("#deadline")).to_have_text("Overdue")
+    await expect(letter.locator("#deadline")).to_have_attribute("data-state", "overdue")
+    await expect(letter.locator("#working-days-left")).to_have_text(
+        f"none, {-left} past the due date"
     )
-    await expect(letter.locator("#deadline")).to_have_text("overdue by 3 days")
+    # The DMS's own control date (3 days ago) disagrees and is shown beside the legal one.
+    dms_due = console.today - timedelta(days=3)
+    await expect(letter.locator("#dms-due-date")).to_have_text(dms_due.isoformat())
+    assert await letter.locator("#extension, #provisional").count() == 0
     await expect(letter.locator("#history tbody tr")).to_have_count(3)
     # DMS texts with markup are shown as text: the note reads literally, no element is made.
     await expect(letter.locator("#history .note").nth(2)).to_have_text(MARKUP_NOTE)
@@ -86,6 +101,32 @@ async def test_an_operator_looks_up_a_letter_and_the_auditor_sees_that_lookup(
         await screenshot(audit_page, "auditor-dead-letters")
     finally:
         await auditor.close()
+
+
+async def test_an_operator_sees_an_extended_term_and_its_reason_as_text(
+    console: Console, page: Page
+) -> None:
+    await console.sign_in(page, "op1")
+    await page.goto(f"{console.url}/letters/{console.extended}")
+    letter = page.locator("#letter")
+    # Art. 10.2: the extension's working days are added to the 15 of art. 10.1.
+    deadlines = console.gateway.deadlines
+    term = deadlines.rules.general + console.extension_days
+    due = deadlines.calendar.add_working_days(console.registered_on(console.extended), term).day
+    left = deadlines.calendar.working_days_between(deadlines.today(datetime.now(UTC)), due).value
+    assert left > deadlines.rules.due_soon, "the fixture letter is comfortably on time"
+    await expect(letter.locator("#due-date")).to_have_text(due.isoformat())
+    await expect(letter.locator("#deadline")).to_have_text("On time")
+    await expect(letter.locator("#working-days-left")).to_have_text(str(left))
+    extension = letter.locator("#extension")
+    await expect(extension).to_have_attribute("data-days", str(console.extension_days))
+    await expect(extension).to_contain_text(f"by {console.extension_days} working days")
+    await expect(extension).to_contain_text("applicant told: yes")
+    await expect(page.locator("dt", has_text="Time limit extended")).to_have_count(1)
+    # the DMS's reason is shown as text: it reads literally, no element is made
+    await expect(letter.locator("#extension-reason")).to_have_text(MARKUP_NOTE)
+    assert await extension.locator("b, script").count() == 0
+    await screenshot(page, "operator-extended-letter")
 
 
 async def test_a_malformed_number_gets_the_services_refusal(console: Console, page: Page) -> None:

@@ -67,6 +67,9 @@ async def test_an_operators_lookup_is_audited_like_a_call_center_request() -> No
     number = registration_number(2)
     result = await lookups(store).lookup(OPERATOR, f" {number.lower()} ")
     assert isinstance(result, StatusView) and result.registration_number == number
+    # the legal deadline comes through the console's codec as the service computed it
+    letter = store.letters[number]
+    assert result.deadline == shipped_deadlines().of(letter, NOW) is not None
     (entry,) = store.audit
     assert (entry.request_topic, entry.operator_id, entry.client_id, entry.outcome) == (
         "console",

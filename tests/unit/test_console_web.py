@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -15,8 +16,10 @@ from console.lookup_codec import JsonLookupCodec
 from console.oidc import OidcConfig, parse_role_map, principal_from_claims
 from console.security import Timeouts, current_principal, sign_in
 from gateway.domain.console import ConsoleRole, Principal
-from gateway.domain.letters import HistoryEntry, Status
+from gateway.domain.deadlines import Deadline, DeadlineKind, DeadlineState, Extension
+from gateway.domain.letters import DeadlineClass, HistoryEntry, Status
 from gateway.domain.requests import Fault, FaultView, RequestHeader, StatusRequest, StatusView
+from gateway.domain.texts import Explanation, Language, PlainText
 
 STATIC = Path(__file__).resolve().parents[2] / "console" / "static"
 AT = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -40,8 +43,36 @@ def test_a_lookup_round_trips_through_the_codec() -> None:
         (HistoryEntry(1, Status.REGISTERED, AT, "<i>n</i>"),),
         AT,
     )
-    for result in (view, FaultView(Fault.NOT_FOUND)):
+    extended = Deadline(
+        DeadlineKind.ANSWER,
+        DeadlineClass.ADDITIONAL_STUDY,
+        date(2026, 12, 30),
+        DeadlineState.OVERDUE,
+        -2,
+        True,
+        Extension(40, 30, "<b>inquiry</b> abroad", False),
+        date(2026, 12, 28),
+    )
+    answered = replace(extended, state=DeadlineState.ANSWERED_LATE, working_days_left=None)
+    results = (
+        view,
+        replace(view, deadline=extended),
+        replace(view, deadline=replace(answered, extension=None, dms_due_date=None)),
+        FaultView(Fault.NOT_FOUND),
+    )
+    for result in results:
         assert codec.decode_reply(codec.encode_reply(header, "h", result)) == result
+
+
+def test_a_lookup_reply_leaves_the_explanation_to_the_console() -> None:
+    """The console words the deadline itself (in its language, from the same catalogue)."""
+    codec = JsonLookupCodec()
+    header = RequestHeader("c", "s", "m1", "1.0", operator_id="op")
+    view = StatusView(
+        "DGK-2026-000001", None, Status.REGISTERED, AT, None, None, None, None, None, (), AT
+    )
+    explained = replace(view, explanation=Explanation(Language.AZ, PlainText("l", "t")))
+    assert codec.decode_reply(codec.encode_reply(header, "h", explained)) == view
 
 
 CONFIG = OidcConfig(

@@ -428,6 +428,7 @@ async def test_access_log_requests_share_the_status_requests_rate_limit():
     second = await handler.handle(access_log_request(registered, message_id="2"), egov())
     assert (first.outcome, second.outcome) == ("ANSWERED", "RATE_LIMITED")
 
+
 @pytest.mark.parametrize("level", ["password", "ENHANCED-SIGNATURE", "enhanced"])
 async def test_an_end_user_without_an_enhanced_signature_is_refused_and_audited(level):
     store = FakeStore()

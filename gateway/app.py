@@ -196,7 +196,7 @@ class Gateway:
             backoff=Backoff(settings.retry_backoff_initial_s, settings.retry_backoff_max_s),
             relays=Relays(self.notices, self.partner_notifications, self.status_notices),
             notify_partners=self.notified_partners,
-            notify_status_changes=settings.status_change_notices,
+            notify_status_changes=self.deadlines if settings.status_change_notices else None,
             by_partition=self.engine.dialect.name == "postgresql",
             metrics=self.metrics,
         )

@@ -34,7 +34,8 @@ class Deadlines:
         return now.astimezone(self._zone).date()
 
     def of(self, letter: Letter, now: datetime) -> Deadline | None:
-        deadline = deadline_of(letter, self.today(now), self.rules, self.calendar)
+        """For an answer: a disagreement with the DMS's date is logged."""
+        deadline = self.computed(letter, now)
         if deadline is not None and deadline.dms_disagrees:
             log.warning(
                 "DMS due date %s differs from the legal due date %s",
@@ -43,6 +44,10 @@ class Deadlines:
                 extra={"registration_number": letter.registration_number},
             )
         return deadline
+
+    def computed(self, letter: Letter, now: datetime) -> Deadline | None:
+        """No log line: a status-change notice is not an answer the disagreement shows in."""
+        return deadline_of(letter, self.today(now), self.rules, self.calendar)
 
     def explain(self, status: Status, deadline: Deadline | None, language: Language) -> Explanation:
         return explain(self._texts, status, deadline, language)

@@ -20,8 +20,10 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import astuple, dataclass
 from datetime import datetime
+from functools import partial
 from typing import TypeVar
 
+from gateway.domain.deadlines import Deadline
 from gateway.domain.identity import IdentifierHasher
 from gateway.domain.letters import (
     AcceptanceNotice,
@@ -33,6 +35,7 @@ from gateway.domain.letters import (
 from gateway.domain.partners import StatusChangeNotification
 from gateway.domain.refusals import DecodeError
 from gateway.domain.status_notices import StatusChangeNotice, status_change_notices
+from gateway.services.deadlines import Deadlines
 from gateway.services.ports import (
     DeadLetters,
     DmsDecoder,
@@ -88,7 +91,7 @@ class DmsIngestion:
         backoff: Backoff,
         relays: Relays,
         notify_partners: frozenset[str],
-        notify_status_changes: bool,
+        notify_status_changes: Deadlines | None,
         by_partition: bool,
         metrics: Metrics | None = None,
     ) -> None:
@@ -184,13 +187,14 @@ async def ingest_events(
     *,
     queue_notices: bool = True,
     notify_partners: frozenset[str] = frozenset(),
-    notify_status_changes: bool = False,
+    notify_status_changes: Deadlines | None = None,
 ) -> IngestResult:
     """Apply new events, ignore already processed ones; commit once for the whole batch.
 
     `queue_notices` is off when replaying history (rebuild): notices went out the first time.
     `notify_partners`: codes of partners told of every status change of letters they forwarded.
-    `notify_status_changes`: queue status-change notices for the portal (with queue_notices).
+    `notify_status_changes`: queue status-change notices for the portal (with queue_notices);
+    an extended letter's notices carry its new due date by these deadlines. None: no notices.
     """
     async with uow:
         unique = {e.event_id: e for e in reversed(events)}  # the first of each id, in order
@@ -207,8 +211,9 @@ async def ingest_events(
             number = event.registration_number
             folded[number] = folded.get(number, Letter(number)).apply(event, hasher)
         partners_told = queue_notices and bool(notify_partners)
-        portal_told = queue_notices and notify_status_changes
-        before = await uow.letters.get_many(folded) if partners_told or portal_told else {}
+        portal_deadlines = notify_status_changes if queue_notices else None
+        wanted = partners_told or portal_deadlines is not None
+        before = await uow.letters.get_many(folded) if wanted else {}
         await uow.letters.merge(folded.values())
         await uow.letters.add_history(
             (e.registration_number, HistoryEntry.of(e)) for e in new_events
@@ -227,9 +232,11 @@ async def ingest_events(
             changes = await _partner_notifications(uow, before, after, new_events, notify_partners)
             await uow.partners.queue_notifications(changes, now())
         portal_notices: list[StatusChangeNotice] = []
-        if portal_told:
-            portal_notices = await _status_notices(uow, before, after, new_events)
-            await uow.status_notices.add(portal_notices, now())
+        if portal_deadlines is not None:
+            at = now()
+            deadline_of = partial(portal_deadlines.computed, now=at)
+            portal_notices = await _status_notices(uow, before, after, new_events, deadline_of)
+            await uow.status_notices.add(portal_notices, at)
         await uow.commit()
     return IngestResult(
         applied=len(new_events),
@@ -245,6 +252,7 @@ async def _status_notices(
     before: dict[str, Letter],
     after: dict[str, Letter],
     new_events: list[DmsEvent],
+    deadline_of: Callable[[Letter], Deadline | None],
 ) -> list[StatusChangeNotice]:
     """Status-change notices for the portal. A letter whose registration (which names its
     channel) arrives after other events has those earlier entries noticed then."""
@@ -255,7 +263,7 @@ async def _status_notices(
     for number, (_, earlier) in (await uow.letters.with_histories(late)).items():
         entries[number] = [*earlier, *entries[number]]
     last = await uow.status_notices.last_noticed(list(entries))
-    return status_change_notices(after, entries, last)
+    return status_change_notices(after, entries, last, deadline_of)
 
 
 async def _partner_notifications(

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.domain.letters import Department, Status
-from gateway.domain.status_notices import StatusChangeNotice
+from gateway.domain.status_notices import NoticeExtension, StatusChangeNotice
 from gateway.store.tables import status_notices
 
 
@@ -45,6 +45,7 @@ class SqlStatusNoticeOutbox:
                 "executor_phone": n.executor_phone,
                 "answer_date": n.answer_date,
                 "created_at": now,
+                **_extension_columns(n.extension),
             }
             for n in notices
         ]
@@ -107,4 +108,21 @@ def _notice(r: RowMapping) -> StatusChangeNotice:
         r["executor_name"],
         r["executor_phone"],
         r["answer_date"],
+        NoticeExtension(
+            r["extension_due_date"],
+            r["extension_days"],
+            r["extension_reason"],
+            r["extension_provisional"],
+        )
+        if r["extension_due_date"] is not None
+        else None,
     )
+
+
+def _extension_columns(e: NoticeExtension | None) -> dict[str, object]:
+    return {
+        "extension_due_date": e.due_date if e else None,
+        "extension_days": e.working_days if e else None,
+        "extension_reason": e.reason if e else None,
+        "extension_provisional": e.provisional if e else None,
+    }

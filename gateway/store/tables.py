@@ -245,6 +245,11 @@ status_notices = Table(
     Column("answer_date", Date),
     Column("created_at", UtcDateTime, nullable=False),
     Column("published_at", UtcDateTime),
+    # the letter's extension (art. 10.2) when the notice was queued; all null: none
+    Column("extension_due_date", Date),
+    Column("extension_days", Integer),
+    Column("extension_reason", Text),
+    Column("extension_provisional", Boolean),
     PrimaryKeyConstraint("registration_number", "sequence"),
     Index("ix_status_notices_pending", "published_at", "created_at"),
 )

@@ -33,7 +33,7 @@ from gateway.domain.requests import (
     StatusRequest,
     StatusView,
 )
-from gateway.domain.status_notices import StatusChangeNotice
+from gateway.domain.status_notices import NoticeExtension, StatusChangeNotice
 from gateway.domain.texts import Explanation, Language, PlainText
 from gateway.reference.status_texts import status_texts
 from gateway.xmlcodec._header import HeaderCodec
@@ -327,6 +327,12 @@ class EgovXmlCodec:
             sub(executor, "phone", notice.executor_phone)
         if notice.answer_date is not None:
             sub(root, "answerDate", notice.answer_date.isoformat())
+        if (extension := notice.extension) is not None:
+            element = sub(root, "extension")
+            sub(element, "dueDate", extension.due_date.isoformat())
+            sub(element, "workingDays", str(extension.working_days))
+            sub(element, "reason", extension.reason)
+            sub(element, "provisional", "true" if extension.provisional else "false")
         return gate.serialize(root)
 
     def decode_status_notice(self, raw: bytes) -> StatusChangeNotice:
@@ -347,6 +353,9 @@ class EgovXmlCodec:
                 executor_name=token(executor["name"]) if executor else None,
                 executor_phone=token(executor["phone"]) if executor else None,
                 answer_date=read_date(el["answerDate"]) if "answerDate" in el else None,
+                extension=_notice_extension(children(el["extension"], n))
+                if "extension" in el
+                else None,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise DecodeError(DecodeFault.SCHEMA_INVALID, f"unusable value: {exc}") from None
@@ -377,6 +386,15 @@ def write_deadline(gate: SchemaGate, parent: etree._Element, deadline: Deadline)
         sub(element, "workingDays", str(extension.applied_days))
         sub(element, "reason", extension.reason)
         sub(element, "applicantTold", "true" if extension.applicant_told else "false")
+
+
+def _notice_extension(e: dict[str, etree._Element]) -> NoticeExtension:
+    return NoticeExtension(
+        due_date=read_date(e["dueDate"]),
+        working_days=int(token(e["workingDays"])),
+        reason=string(e["reason"]),
+        provisional=_boolean(e["provisional"]),
+    )
 
 
 def read_deadline(element: etree._Element, n: int) -> Deadline:

@@ -1,15 +1,19 @@
 """Status-change notices on the real broker: once per change and in order per letter, also when
-the gateway restarts and the DMS redelivers what it had already sent."""
+the gateway restarts and the DMS redelivers what it had already sent; an extension reaches the
+applicant with its new legal due date and reason."""
 
 from __future__ import annotations
 
 import random
+from datetime import date
 
 from gateway.app import running
 from gateway.domain.letters import ELECTRONIC_CHANNELS, DmsEvent, LetterRegistered
+from gateway.domain.status_notices import NoticeExtension, StatusChangeNotice
 from gateway.settings import Settings
 from gateway.tools.simulator import letter_events
 from gateway.xmlcodec.egov import EgovXmlCodec
+from tests.support.deadlines import EXTENSION_DAYS, extended_letter
 from tests.support.kafka_io import DmsPublisher, read_topic
 from tests.support.waiting import eventually
 
@@ -27,15 +31,20 @@ def electronic_letters(count: int) -> list[list[DmsEvent]]:
     raise AssertionError("the simulator made too few such letters")
 
 
+async def status_notices(settings: Settings) -> list[tuple[StatusChangeNotice, str]]:
+    """Each status-change notice with its notice_id header, as on the topic."""
+    codec = EgovXmlCodec()
+    return [
+        (codec.decode_status_notice(record.value), dict(record.headers)["notice_id"].decode())
+        for record in await read_topic(settings, settings.topic_acceptance_notices)
+        if record.value is not None and b"StatusChangeNotice" in record.value
+    ]
+
+
 async def notices_by_letter(settings: Settings) -> dict[str, list[tuple[int, str]]]:
     """(sequence, notice_id header) of each status-change notice, per letter, as on the topic."""
-    codec = EgovXmlCodec()
     found: dict[str, list[tuple[int, str]]] = {}
-    for record in await read_topic(settings, settings.topic_acceptance_notices):
-        if b"StatusChangeNotice" not in (record.value or b""):
-            continue
-        notice = codec.decode_status_notice(record.value or b"")
-        header = dict(record.headers)["notice_id"].decode()
+    for notice, header in await status_notices(settings):
         found.setdefault(notice.registration_number, []).append((notice.sequence, header))
     return found
 
@@ -60,3 +69,21 @@ async def test_notices_arrive_once_per_change_and_in_order_across_a_restart(
     found = await notices_by_letter(settings)
     assert {n: [s for s, _ in notices] for n, notices in found.items()} == expected
     assert all(header == f"{n}/{s}" for n, notices in found.items() for s, header in notices)
+
+
+async def test_an_extension_is_told_with_its_new_legal_due_date_and_reason(
+    settings: Settings, dms: DmsPublisher
+):
+    registered_on, reason = date(2026, 10, 5), "Sorğu xarici gömrük orqanına <b>göndərilib</b>"
+    events = extended_letter(registered_on, reason)
+    async with running(settings) as gateway:
+        await dms.publish(events[:3])
+        await eventually(lambda: status_notices(settings), lambda found: len(found) == 2)
+        await dms.publish(events[3:])
+        await eventually(lambda: status_notices(settings), lambda found: len(found) == 4)
+        deadlines = gateway.deadlines
+    term = deadlines.rules.general + EXTENSION_DAYS
+    due = deadlines.calendar.add_working_days(registered_on, term)
+    told = NoticeExtension(due.day, EXTENSION_DAYS, reason, provisional=due.provisional)
+    found = {notice.sequence: notice.extension for notice, _ in await status_notices(settings)}
+    assert found == {2: None, 3: None, 4: told, 5: told}

@@ -50,7 +50,7 @@ class RecordingIngestion(DmsIngestion):
             backoff=Backoff(0.01, 0.01),
             relays=Relays(Relay(), Relay(), Relay()),
             notify_partners=frozenset(),
-            notify_status_changes=False,
+            notify_status_changes=None,
             by_partition=by_partition,
         )
         self.calls: list[list[DmsEvent]] = []

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, date, datetime
 
 from gateway.domain.identity import IdentifierHasher
-from gateway.domain.letters import ELECTRONIC_CHANNELS, DmsEvent, LetterRegistered, Status
+from gateway.domain.letters import (
+    ELECTRONIC_CHANNELS,
+    DmsEvent,
+    LetterRegistered,
+    Status,
+    StatusChanged,
+)
+from gateway.domain.status_notices import NoticeExtension
 from gateway.services.ingestion import ingest_events
 from gateway.tools.simulator import letter_events
+from tests.support.deadlines import EXTENSION_DAYS, extended_letter, shipped_deadlines
 from tests.support.fakes import FakeStore, FakeUnitOfWork
 
 NOW = datetime(2026, 11, 28, 10, tzinfo=UTC)
 hasher = IdentifierHasher(b"unit")
+DEADLINES = shipped_deadlines()
+REGISTERED_ON = date(2026, 10, 5)
+EXTENSION_REASON = 'Inquiry to <b>another</b> customs service & "more"'
 
 
 def a_letter(electronic: bool, events_at_least: int = 4) -> list[DmsEvent]:
@@ -27,8 +39,8 @@ def a_letter(electronic: bool, events_at_least: int = 4) -> list[DmsEvent]:
     raise AssertionError("the simulator made no such letter")
 
 
-async def ingest(store: FakeStore, events: list[DmsEvent], **options: bool) -> None:
-    options.setdefault("notify_status_changes", True)
+async def ingest(store: FakeStore, events: list[DmsEvent], **options: object) -> None:
+    options.setdefault("notify_status_changes", DEADLINES)
     await ingest_events(events, FakeUnitOfWork(store), hasher, lambda: NOW, **options)  # type: ignore[arg-type]
 
 
@@ -55,7 +67,7 @@ async def test_a_letter_by_post_gets_no_notices_and_rebuild_or_the_setting_queue
     await ingest(store, electronic, queue_notices=False)  # rebuild replays history
     assert store.status_notices == {}
     other = FakeStore()
-    await ingest(other, electronic, notify_status_changes=False)
+    await ingest(other, electronic, notify_status_changes=None)
     assert other.status_notices == {}
 
 
@@ -76,3 +88,39 @@ async def test_changes_before_the_registration_are_noticed_when_it_arrives():
     statuses = [store.status_notices[k][0].status for k in sorted(store.status_notices)]
     assert noticed(store) == [e.sequence for e in events[1:]]
     assert Status.REGISTERED not in statuses
+
+
+def notices_by_sequence(store: FakeStore) -> dict[int, NoticeExtension | None]:
+    return {seq: notice.extension for (_, seq), (notice, _) in store.status_notices.items()}
+
+
+async def test_the_extensions_notice_tells_the_new_legal_due_date_and_why():
+    store = FakeStore()
+    events = extended_letter(REGISTERED_ON, EXTENSION_REASON)
+    await ingest(store, events[:3])
+    await ingest(store, events[3:4])
+    await ingest(store, events[4:])
+    # art. 10.1 + 10.2: 15 + 10 working days after registration, on the shipped calendar
+    term = DEADLINES.rules.general + EXTENSION_DAYS
+    due = DEADLINES.calendar.add_working_days(REGISTERED_ON, term)
+    told = NoticeExtension(due.day, EXTENSION_DAYS, EXTENSION_REASON, provisional=due.provisional)
+    # in batches as they happened: before the extension none; its own notice and later ones tell it
+    assert notices_by_sequence(store) == {2: None, 3: None, 4: told, 5: told}
+
+
+async def test_an_extension_that_arrives_late_reaches_the_applicant_with_the_next_notice():
+    store = FakeStore()
+    events = extended_letter(REGISTERED_ON, EXTENSION_REASON)
+    await ingest(store, [*events[:3], events[4]])
+    await ingest(store, [events[3]])  # after sequence 5 was noticed: no notice of its own
+    assert notices_by_sequence(store) == {2: None, 3: None, 5: None}
+    later = StatusChanged(
+        event_id=uuid.uuid4(),
+        registration_number=events[0].registration_number,
+        sequence=6,
+        occurred_at=datetime(2026, 10, 20, tzinfo=UTC),
+        status=Status.IN_PROGRESS,
+    )
+    await ingest(store, [later])
+    extension = notices_by_sequence(store)[6]
+    assert extension is not None and extension.reason == EXTENSION_REASON

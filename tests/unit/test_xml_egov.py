@@ -29,6 +29,7 @@ from gateway.domain.requests import (
     StatusRequest,
     StatusView,
 )
+from gateway.domain.status_notices import NoticeExtension
 from gateway.domain.texts import Language
 from gateway.xmlcodec import (
     AcceptanceNotice,
@@ -354,6 +355,22 @@ def test_status_change_notice_example_and_round_trip(codec: EgovXmlCodec) -> Non
     answered = replace(notice, department=None, executor_name=None, executor_phone=None,
                        answer_date=date(2026, 3, 20))  # fmt: skip
     assert codec.decode_status_notice(codec.encode_status_notice(answered)) == answered
+    assert notice.extension is None  # today's notices stay valid: the extension is optional
+
+
+def test_a_status_change_notice_tells_of_an_extension(codec: EgovXmlCodec) -> None:
+    raw = (EXAMPLES / "status-change-notice-extended.xml").read_bytes()
+    notice = codec.decode_status_notice(raw)
+    assert notice.extension == NoticeExtension(
+        date(2026, 4, 21),
+        10,
+        "Gömrük dəyəri barədə xarici gömrük orqanına sorğu göndərilib.",
+        provisional=False,
+    )
+    assert codec.decode_status_notice(codec.encode_status_notice(notice)) == notice
+    markup = NoticeExtension(date(2027, 1, 4), 30, ' <b>a</b> & "b" ', provisional=True)
+    provisional = replace(notice, extension=markup)
+    assert codec.decode_status_notice(codec.encode_status_notice(provisional)) == provisional
 
 
 def test_decoders_refuse_each_others_messages(codec: EgovXmlCodec) -> None:

@@ -295,7 +295,7 @@ class Settings(BaseSettings):
         default=30, ge=1, description="Answer term of a letter needing additional study (art. 10.1)"
     )
     deadline_max_extension_working_days: int = Field(
-        default=30, ge=0, description="Most working days one extension may add (art. 10.2)"
+        default=30, ge=1, description="Most working days one extension may add (art. 10.2)"
     )
     deadline_forwarding_working_days: int = Field(
         default=3,

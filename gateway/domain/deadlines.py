@@ -44,11 +44,12 @@ class DeadlineRules:
     due_soon: int = 3  # an open letter with at most this many working days left is due soon
 
     def __post_init__(self) -> None:
-        for name in ("general", "additional_study", "forwarding"):
+        # an extension counts at least one working day: the contracts have no empty extension
+        for name in ("general", "additional_study", "max_extension", "forwarding"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least one working day")
-        if self.max_extension < 0 or self.due_soon < 0:
-            raise ValueError("max_extension and due_soon must not be negative")
+        if self.due_soon < 0:
+            raise ValueError("due_soon must not be negative")
 
     def term(self, deadline_class: DeadlineClass) -> int:
         if deadline_class is DeadlineClass.ADDITIONAL_STUDY:

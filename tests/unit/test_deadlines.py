@@ -123,9 +123,12 @@ def test_no_deadline_before_the_registration_is_known():
     assert deadline_of(Letter("DGK-2026-000002"), date(2026, 10, 6), RULES, CALENDAR) is None
 
 
-def test_rules_refuse_a_term_below_one_day():
-    with pytest.raises(ValueError, match="general"):
-        DeadlineRules(general=0)
+@pytest.mark.parametrize("term", ["general", "additional_study", "max_extension", "forwarding"])
+def test_rules_refuse_a_term_below_one_day(term: str):
+    """A zero extension would reach replies and notices as an extension of no working days,
+    which their schema (workingDays 1 to 999) refuses to carry."""
+    with pytest.raises(ValueError, match=term):
+        DeadlineRules(**{term: 0})  # type: ignore[arg-type]
 
 
 def test_a_letter_finished_by_a_status_change_alone_counts_from_that_day():

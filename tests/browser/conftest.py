@@ -233,6 +233,7 @@ async def start_console(
             now = datetime.now(UTC)
             for username, roles, departments in (
                 ("op1", {ConsoleRole.OPERATOR}, set()),
+                ("op2", {ConsoleRole.OPERATOR}, set()),  # op1 signs in up to the rate limit
                 ("head1", {ConsoleRole.DEPARTMENT_HEAD}, {"D1"}),
                 ("ctl1", {ConsoleRole.CONTROLLER}, set()),
                 ("aud1", {ConsoleRole.AUDITOR}, set()),

@@ -106,7 +106,7 @@ async def test_an_operator_looks_up_a_letter_and_the_auditor_sees_that_lookup(
 async def test_an_operator_sees_an_extended_term_and_its_reason_as_text(
     console: Console, page: Page
 ) -> None:
-    await console.sign_in(page, "op1")
+    await console.sign_in(page, "op2")
     await page.goto(f"{console.url}/letters/{console.extended}")
     letter = page.locator("#letter")
     # Art. 10.2: the extension's working days are added to the 15 of art. 10.1.

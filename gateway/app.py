@@ -50,6 +50,7 @@ from gateway.services.console import ConsoleLookups, Oversight
 from gateway.services.dead_letter_log import RecordedDeadLetters
 from gateway.services.deadlines import Deadlines
 from gateway.services.ingestion import Backoff, DmsIngestion, Relays
+from gateway.services.initial_account import ensure_initial_account
 from gateway.services.partner_requests import PartnerRequests
 from gateway.services.ports import StatusCodec
 from gateway.services.signin import SignIn
@@ -61,7 +62,6 @@ from gateway.store.sql import SqlUnitOfWork, create_engine
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.readiness import Readiness
 from gateway.telemetry.tracing import TRACER_NAME, shutdown_tracing, tracer_provider
-from gateway.tools.accounts import ensure_initial_account
 from gateway.xmlcodec.loading import load_codecs
 from producers.acceptance_notices import AcceptanceNoticeOutbox
 from producers.audit_witness import AuditWitnessOutbox
@@ -402,7 +402,12 @@ class Gateway:
         await self.operations.start()  # live at once; ready once everything below has started
         await upgrade_to_head(self.engine)
         if self.console_app is not None:
-            await ensure_initial_account(self.accounts, self.settings, utc_now)
+            await ensure_initial_account(
+                self.accounts,
+                production=self.settings.environment == "production",
+                sign_in_at=f"http://{self.settings.http_host}:{self.settings.http_port}{CONSOLE_PATH}/",
+                now=utc_now,
+            )
         await self.deadline_watch.store_calendar()
         if self.settings.create_topics:
             await ensure_topics(self.settings, self.topics)

@@ -1,22 +1,14 @@
-"""`python -m gateway accounts add|disable|enable|list`: the console's local accounts; and the
-first start's initial account in development mode."""
+"""`python -m gateway accounts add|disable|enable|list`: the console's local accounts."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
-import logging
-import secrets
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from gateway.domain.console import AccountError, ConsoleRole
-from gateway.services.ports import Accounts
-from gateway.settings import CONSOLE_PATH, Settings
-
-log = logging.getLogger(__name__)
-INITIAL_ACCOUNT = "console-admin"
+from gateway.settings import Settings
 
 
 def add_arguments(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -94,38 +86,3 @@ async def accounts_command(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await engine.dispose()
-
-
-async def ensure_initial_account(
-    accounts: Accounts, settings: Settings, now: Callable[[], datetime]
-) -> None:
-    """No account exists with a fixed password. On a development store without accounts, the
-    first start makes one with a random password and logs it, once; production never does."""
-    if not settings.console_enabled or await accounts.all():
-        return
-    if settings.environment == "production":
-        log.warning(
-            "the console has no accounts: add one with `python -m gateway accounts add` "
-            "or sign in through OIDC"
-        )
-        return
-    password = secrets.token_urlsafe(15)
-    roles = frozenset({ConsoleRole.OPERATOR, ConsoleRole.CONTROLLER, ConsoleRole.AUDITOR})
-    try:
-        await accounts.add(INITIAL_ACCOUNT, password, roles, frozenset(), now())
-    except AccountError:
-        # Replicas starting together on an empty store: another one made it first, and logged
-        # its password; this one's was never stored.
-        log.info("console: the initial account was created by another replica")
-        return
-    # Logged on purpose, once, in development only: the newcomer's way in. Never stored in clear.
-    log.warning(
-        "console: created account %r (operator, controller, auditor) with the one-time password "
-        "%s - sign in at http://%s:%d%s/ and add real accounts with "
-        "`python -m gateway accounts add`",
-        INITIAL_ACCOUNT,
-        password,
-        settings.http_host,
-        settings.http_port,
-        CONSOLE_PATH,
-    )

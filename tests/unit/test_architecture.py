@@ -4,6 +4,7 @@
 - the service layer knows ports, not technologies: no SQL, Kafka, XML or codec imports;
 - entry points (consumers/) and producers never reach into the store;
 - only the composition root (gateway/app.py) wires consumers and producers in;
+- the command-line tools (gateway/tools) are used by the CLI only;
 - no import loops between modules, lazy imports inside functions included.
 """
 
@@ -107,6 +108,19 @@ def test_only_the_composition_root_wires_consumers_and_producers() -> None:
         and not _within(module, "producers")
         for imported in _imports(module)
         if _within(imported, "consumers") or _within(imported, "producers")
+    ]
+    assert found == []
+
+
+def test_the_command_line_tools_hang_off_the_cli_only() -> None:
+    """The tools (ask, simulate-dms, accounts, ...) are leaves: the running gateway never
+    depends on them, so a tool's change cannot change what the service does."""
+    found = [
+        f"{module} imports {imported}"
+        for module in MODULES
+        if module != "gateway.cli" and not _within(module, "gateway.tools")
+        for imported in _imports(module)
+        if _within(imported, "gateway.tools")
     ]
     assert found == []
 

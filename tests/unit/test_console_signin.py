@@ -17,11 +17,20 @@ from gateway.domain.console import (
     SignInOutcome,
 )
 from gateway.domain.rate_limit import RateLimiter
+from gateway.services.initial_account import INITIAL_ACCOUNT, ensure_initial_account
+from gateway.services.ports import Accounts
 from gateway.services.signin import SignIn
-from gateway.settings import Settings
-from gateway.tools.accounts import INITIAL_ACCOUNT, ensure_initial_account
 
 NOW = datetime(2026, 11, 28, 9, tzinfo=UTC)
+
+
+async def first_start(accounts: Accounts, *, production: bool = False) -> None:
+    await ensure_initial_account(
+        accounts,
+        production=production,
+        sign_in_at="http://127.0.0.1:8080/console/",
+        now=lambda: NOW,
+    )
 
 
 class MemoryAccounts:
@@ -106,13 +115,13 @@ async def test_the_first_development_start_makes_one_account_with_a_random_logge
 ) -> None:
     accounts = MemoryAccounts()
     with caplog.at_level(logging.WARNING):
-        await ensure_initial_account(accounts, Settings(), lambda: NOW)
-        await ensure_initial_account(accounts, Settings(), lambda: NOW)  # once only
+        await first_start(accounts)
+        await first_start(accounts)  # once only
     password = accounts.passwords[INITIAL_ACCOUNT]
     assert len(accounts.accounts) == 1 and len(password) >= 16
     assert [r for r in caplog.records if password in r.getMessage()] != []
     other = MemoryAccounts()
-    await ensure_initial_account(other, Settings(), lambda: NOW)
+    await first_start(other)
     assert other.passwords[INITIAL_ACCOUNT] != password  # random, not fixed
 
 
@@ -128,7 +137,7 @@ async def test_replicas_starting_together_make_one_initial_account_and_none_fail
 
     accounts = QuickerReplica()
     with caplog.at_level(logging.INFO):
-        await ensure_initial_account(accounts, Settings(), lambda: NOW)
+        await first_start(accounts)
     assert list(accounts.accounts) == [INITIAL_ACCOUNT]
     assert "one-time password" not in caplog.text
     assert "created by another replica" in caplog.text
@@ -138,12 +147,6 @@ async def test_production_never_makes_an_initial_account(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     accounts = MemoryAccounts()
-    settings = Settings(
-        environment="production",
-        identifier_hash_key="k" * 40,
-        console_session_secret="s" * 40,
-        console_secure_cookies=True,
-    )
-    await ensure_initial_account(accounts, settings, lambda: NOW)
+    await first_start(accounts, production=True)
     assert accounts.accounts == {}
     assert "no accounts" in caplog.text

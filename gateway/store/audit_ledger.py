@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import cast
 
@@ -88,18 +89,7 @@ class SqlAuditLedger:
         return cast(Sequence[AuditRow], rows)  # RowMapping is keyed by Any; these are column names
 
     async def add_block(self, head: BlockHead, seals: Sequence[tuple[int, str]]) -> None:
-        await self._conn.execute(
-            insert(audit_blocks).values(
-                number=head.number,
-                after_row_id=head.after_row_id,
-                last_row_id=head.last_row_id,
-                row_count=head.row_count,
-                rows_root=head.rows_root,
-                previous_hash=head.previous_hash,
-                block_hash=head.block_hash,
-                sealed_at=head.sealed_at,
-            )
-        )
+        await self._conn.execute(insert(audit_blocks).values(**asdict(head)))
         await self._conn.execute(
             insert(audit_seals),
             [{"row_id": i, "block_number": head.number, "row_hash": h} for i, h in seals],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection
+from dataclasses import asdict
 from datetime import date, datetime
 
 from argon2 import PasswordHasher
@@ -126,11 +127,7 @@ class SqlSignInLog:
         async with self._engine.begin() as conn:
             await conn.execute(
                 insert(console_signins).values(
-                    at=attempt.at,
-                    username=attempt.username,
-                    outcome=attempt.outcome.value,
-                    client=attempt.client,
-                    method=attempt.method,
+                    {**asdict(attempt), "outcome": attempt.outcome.value}
                 )
             )
 
@@ -141,17 +138,7 @@ class SqlDeadLetterLog:
 
     async def record(self, entry: DeadLetterEntry) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(
-                insert(dead_letters).values(
-                    recorded_at=entry.recorded_at,
-                    topic=entry.topic,
-                    partition=entry.partition,
-                    offset=entry.offset,
-                    reason=entry.reason,
-                    detail=entry.detail,
-                    path=entry.path,
-                )
-            )
+            await conn.execute(insert(dead_letters).values(**asdict(entry)))
 
 
 def _open() -> ColumnElement[bool]:

@@ -1,17 +1,20 @@
 """`python -m gateway accounts`: add, list, disable; passwords kept only as salted argon2id
-hashes, on SQLite and PostgreSQL."""
+hashes; the sign-in and dead-letter logs kept as recorded; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from gateway.domain.console import DeadLetterEntry, SignInAttempt, SignInOutcome
 from gateway.settings import PROJECT_ROOT, Settings
-from gateway.store.console import SqlAccounts
+from gateway.store.console import SqlAccounts, SqlDeadLetterLog, SqlOversight, SqlSignInLog
+from gateway.store.migrate import upgrade_to_head
 from gateway.store.sql import create_engine
-from gateway.store.tables import console_accounts
+from gateway.store.tables import console_accounts, console_signins
 from tests.support.processes import environment
 
 
@@ -77,5 +80,27 @@ async def test_accounts_are_added_listed_disabled_and_hashed(settings: Settings)
         assert await store.verify("amina", password + "x") is None
         assert await store.verify("rauf", password) is None  # disabled
         assert await store.verify("nobody", password) is None
+    finally:
+        await engine.dispose()
+
+
+async def test_sign_in_attempts_and_dead_letters_are_kept_as_recorded(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await upgrade_to_head(engine)
+        at = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+        attempt = SignInAttempt(at, "amina", SignInOutcome.RATE_LIMITED, "10.0.0.9", "password")
+        await SqlSignInLog(engine).record(attempt)
+        dead = DeadLetterEntry(at, "dms.events", 2, 41, "MALFORMED_XML", "line 1: <x", None)
+        await SqlDeadLetterLog(engine).record(dead)
+        async with engine.connect() as conn:
+            kept = (await conn.execute(select(console_signins))).mappings().one()
+        assert {k: kept[k] for k in ("username", "outcome", "client", "method")} == {
+            "username": "amina",
+            "outcome": "RATE_LIMITED",
+            "client": "10.0.0.9",
+            "method": "password",
+        }
+        assert await SqlOversight(engine).recent_dead_letters(5) == [dead]
     finally:
         await engine.dispose()

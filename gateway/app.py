@@ -274,7 +274,9 @@ class Gateway:
         services = ConsoleServices(
             lookups=self.console_lookups,
             oversight=Oversight(
-                SqlOversight(engine), channel_names, utc_today, settings.console_due_soon_days
+                SqlOversight(engine, self.deadlines.rules),
+                channel_names,
+                lambda: self.deadlines.today(utc_now()),
             ),
             signin=SignIn(
                 self.accounts,

@@ -250,9 +250,6 @@ class Settings(BaseSettings):
     console_signin_attempts_per_minute: int = Field(
         default=5, ge=1, description="Sign-in attempts allowed per username and per address"
     )
-    console_due_soon_days: int = Field(
-        default=5, ge=0, description="Department heads see open letters due within this many days"
-    )
     console_client_id: str = Field(
         default="AZ/DGK/operator-console",
         description="Client id under which console lookups are audited (channel `console`)",

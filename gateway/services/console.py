@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from gateway.domain.access_log import AccessLogView
 from gateway.domain.console import (
@@ -99,10 +99,9 @@ class Oversight:
         queries: OversightQueries,
         channel_names: Mapping[str, str],  # request topic -> channel name
         today: Callable[[], date],
-        due_soon_days: int,
     ) -> None:
         self._queries, self._channels = queries, channel_names
-        self._today, self._soon = today, timedelta(days=due_soon_days)
+        self._today = today
 
     def channel_of(self, topic: str) -> str:
         return self._channels.get(topic, topic)
@@ -111,7 +110,7 @@ class Oversight:
         """The principal's own departments only, each executor's overdue and due-soon letters."""
         require(principal, ConsoleRole.DEPARTMENT_HEAD)
         today = self._today()
-        letters = await self._queries.workload(sorted(principal.departments), today + self._soon)
+        letters = await self._queries.workload(sorted(principal.departments), today)
         departments: dict[str, tuple[str | None, dict[str | None, ExecutorLoad]]] = {
             code: (None, {}) for code in sorted(principal.departments)
         }

@@ -357,8 +357,9 @@ class DeadLetterLog(Protocol):
 class OversightQueries(Protocol):
     """The console's read side, aggregated in the store."""
 
-    async def workload(self, departments: Collection[str], until: date) -> list[WorkloadLetter]:
-        """Open letters of these departments due on or before `until`, by due date."""
+    async def workload(self, departments: Collection[str], today: date) -> list[WorkloadLetter]:
+        """Open letters of these departments past their legal due date or due soon (the
+        deadline rules' working days), by legal due date."""
 
     async def access_trail(self, registration_number: str, limit: int) -> list[AccessRecord]:
         """Newest first; `channel` holds the request topic."""

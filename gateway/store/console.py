@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Date, and_, case, cast, func, insert, select, update
+from sqlalchemy import Date, and_, case, cast, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
@@ -27,8 +27,11 @@ from gateway.domain.console import (
     WorkloadLetter,
     check_account,
 )
+from gateway.domain.deadlines import DeadlineRules
+from gateway.store.deadlines import letter_deadlines
 from gateway.store.reports import FINISHED
 from gateway.store.tables import (
+    calendar_days,
     console_accounts,
     console_signins,
     dead_letters,
@@ -141,30 +144,38 @@ class SqlDeadLetterLog:
             await conn.execute(insert(dead_letters).values(**asdict(entry)))
 
 
-def _open() -> ColumnElement[bool]:
-    return letters.c.status.is_(None) | letters.c.status.not_in(FINISHED)
-
-
 class SqlOversight:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, engine: AsyncEngine, rules: DeadlineRules) -> None:
+        self._engine, self._rules = engine, rules
 
-    async def workload(self, departments: Collection[str], until: date) -> list[WorkloadLetter]:
+    async def workload(self, departments: Collection[str], today: date) -> list[WorkloadLetter]:
         if not departments:
             return []
-        c = letters.c
+        deadlines = letter_deadlines(self._rules).subquery()
+        today_ordinal = (
+            select(calendar_days.c.ordinal).where(calendar_days.c.day == today).scalar_subquery()
+        )
+        overdue_or_due_soon = or_(
+            deadlines.c.due_date < today,
+            deadlines.c.due_ordinal - today_ordinal <= self._rules.due_soon,
+        )
         query = (
             select(
-                c.registration_number,
-                c.department_code,
-                c.department_name,
-                c.executor_name,
-                c.executor_phone,
-                c.status,
-                c.due_date,
+                deadlines.c.registration_number,
+                deadlines.c.department_code,
+                deadlines.c.department_name,
+                deadlines.c.executor_name,
+                letters.c.executor_phone,
+                letters.c.status,
+                deadlines.c.due_date,
             )
-            .where(c.department_code.in_(list(departments)), c.due_date <= until, _open())
-            .order_by(c.due_date, c.registration_number)
+            .join(letters, letters.c.registration_number == deadlines.c.registration_number)
+            .where(
+                deadlines.c.department_code.in_(list(departments)),
+                deadlines.c.done_on.is_(None),
+                overdue_or_due_soon,
+            )
+            .order_by(deadlines.c.due_date, deadlines.c.registration_number)
         )
         async with self._engine.connect() as conn:
             return [WorkloadLetter(*row) for row in await conn.execute(query)]

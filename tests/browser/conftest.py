@@ -32,6 +32,7 @@ from gateway.domain.letters import (
     StatusChanged,
 )
 from gateway.kafka import ensure_topics
+from gateway.services.deadlines import Deadlines
 from gateway.xmlcodec.dms import DmsXmlCodec
 from tests.integration.conftest import settings_for
 from tests.support.kafka_io import DmsPublisher
@@ -120,6 +121,19 @@ def letter(
     ]
 
 
+def days_ago_with_working_days_left(deadlines: Deadlines, left: int) -> int:
+    """How many days ago a general letter was registered whose legal term ends `left` working
+    days from today, on the gateway's own calendar and rules."""
+    today = deadlines.today(datetime.now(UTC))
+    for days in range(120):
+        due = deadlines.calendar.add_working_days(
+            today - timedelta(days=days), deadlines.rules.general
+        )
+        if deadlines.calendar.working_days_between(today, due.day).value == left:
+            return days
+    raise AssertionError(f"no registration day leaves {left} working days")
+
+
 class Console:
     """A running gateway with letters in its store and one account per role."""
 
@@ -128,10 +142,11 @@ class Console:
         self.url = f"http://127.0.0.1:{gateway.operations.port}/console"
         today = datetime.now(UTC).date()
         self.today = today
-        # department D1; 40 days old: past its legal term of 15 working days, and past the
-        # DMS's own control date (3 days ago) that the workload page counts
+        # department D1; 40 days old: past its legal term of 15 working days (and past the
+        # DMS's own control date, 3 days ago, which the letter page shows beside it)
         self.own_overdue = "DGK-2026-100001"
-        self.own_due_soon = "DGK-2026-100002"  # department D1, DMS control date in 2 days
+        # department D1; its legal term ends in 2 working days: due soon
+        self.own_due_soon = "DGK-2026-100002"
         self.other = "DGK-2026-100003"  # department D2
         self.extended = "DGK-2026-100004"  # department D2, its term extended (art. 10.2)
         self.absent = "DGK-2026-199999"
@@ -151,7 +166,7 @@ class Console:
                 "Rauf Əliyev",
                 today + timedelta(days=2),
                 "Documents requested",
-                10,
+                days_ago_with_working_days_left(gateway.deadlines, 2),
             ),
             *letter(
                 self.other,
@@ -212,7 +227,7 @@ async def start_console(
     kafka_bootstrap: str, postgres_url: str, **overrides: object
 ) -> AsyncIterator[Console]:
     database_url, admin_dsn, name = await _postgres_database(postgres_url)
-    settings = settings_for(kafka_bootstrap, database_url, console_due_soon_days=5, **overrides)
+    settings = settings_for(kafka_bootstrap, database_url, **overrides)
     try:
         await ensure_topics(settings, settings.all_topics)
         async with running(settings) as gateway:

@@ -101,6 +101,8 @@ async def test_sign_in_attempts_and_dead_letters_are_kept_as_recorded(database_u
             "client": "10.0.0.9",
             "method": "password",
         }
-        assert await SqlOversight(engine).recent_dead_letters(5) == [dead]
+        assert await SqlOversight(engine, Settings().deadline_rules()).recent_dead_letters(5) == [
+            dead
+        ]
     finally:
         await engine.dispose()

@@ -3,7 +3,7 @@ the domain, letter for letter, and exact control-report figures on a known set."
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -18,6 +18,7 @@ from gateway.domain.letters import (
     Status,
 )
 from gateway.reference.calendar_files import load_calendar
+from gateway.store.console import SqlOversight
 from gateway.store.deadlines import (
     deadline_performance,
     letter_deadlines,
@@ -193,3 +194,27 @@ def test_the_known_states_hold_in_the_domain_too():
     assert states["4"] is not None and states["4"].state is DeadlineState.OVERDUE
     assert states["5"] is not None and states["5"].state is DeadlineState.DUE_SOON
     assert states["6"] is not None and states["6"].due_date == date(2026, 11, 11)
+
+
+async def test_a_department_heads_workload_is_the_domains_overdue_and_due_soon(database_url):
+    # open letters registered on each of the last 40 days: every number of working days left,
+    # the due-soon boundary included
+    sweep = [_letter(900 + d, TODAY - timedelta(days=d), CUSTOMS, ALI) for d in range(40)]
+    stored = _simulated_letters(300) + sweep
+    engine = await _store(database_url, stored)
+    departments = {letter.department.code for letter in stored if letter.department}
+    try:
+        workload = await SqlOversight(engine, RULES).workload(sorted(departments), TODAY)
+    finally:
+        await engine.dispose()
+    wanted = {DeadlineState.OVERDUE, DeadlineState.DUE_SOON}
+    expected = {
+        letter.registration_number: deadline.due_date
+        for letter in stored
+        if letter.department
+        and (deadline := deadline_of(letter, TODAY, RULES, CALENDAR)) is not None
+        and deadline.state in wanted
+    }
+    assert expected  # the set has letters to show
+    assert {w.registration_number: w.due_date for w in workload} == expected
+    assert [w.due_date for w in workload] == sorted(w.due_date for w in workload)

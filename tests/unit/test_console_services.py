@@ -118,7 +118,7 @@ async def test_an_operator_shares_the_call_centers_rate_limit() -> None:
 
 
 class _NoQueries:
-    async def workload(self, departments: object, until: date) -> list[object]:
+    async def workload(self, departments: object, today: date) -> list[object]:
         raise AssertionError("a refused principal reaches no query")
 
     access_trail = recent_dead_letters = requests_per_day = timeliness = workload
@@ -135,6 +135,6 @@ class _NoQueries:
     ],
 )
 async def test_an_operator_reaches_no_oversight_page(page: str, args: tuple[object, ...]) -> None:
-    oversight = Oversight(_NoQueries(), {}, lambda: NOW.date(), 5)  # type: ignore[arg-type]
+    oversight = Oversight(_NoQueries(), {}, lambda: NOW.date())  # type: ignore[arg-type]
     with pytest.raises(Refused):
         await getattr(oversight, page)(OPERATOR, *args)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -36,7 +38,7 @@ if str(ROOT) not in sys.path:
 from bench._common import fresh_database  # noqa: E402
 from gateway.app import Gateway  # noqa: E402
 from gateway.domain.console import ConsoleRole  # noqa: E402
-from gateway.settings import Settings  # noqa: E402
+from gateway.settings import CONSOLE_PATH, Settings  # noqa: E402
 from gateway.store.migrate import upgrade_to_head  # noqa: E402
 from tests.support.services import LocalPostgres  # noqa: E402
 
@@ -151,6 +153,7 @@ async def main() -> int:
                 await conn.execute(
                     text(FILL_AUDIT), {"letters": args.letters, "audit": args.audit_rows}
                 )
+            await gateway.deadline_watch.store_calendar()  # as a start does: legal deadlines
             async with gateway.engine.begin() as conn:
                 await conn.execute(text("ANALYZE"))
             print(
@@ -165,7 +168,10 @@ async def main() -> int:
             await gateway.accounts.add(
                 "bench-ctl", PASSWORD, frozenset({ConsoleRole.CONTROLLER}), frozenset(), now
             )
-            transport = httpx.ASGITransport(app=gateway.console_app)
+            # mounted as the gateway's HTTP app mounts it
+            assert gateway.console_app is not None
+            app = Starlette(routes=[Mount(CONSOLE_PATH, gateway.console_app)])
+            transport = httpx.ASGITransport(app=app)
             base = "http://console.local"
             async with httpx.AsyncClient(transport=transport, base_url=base) as operator:
                 token = await signed_in(operator, "bench-op")

@@ -42,7 +42,7 @@ from gateway.ops.endpoints import build_operations
 from gateway.partner_registry import load_partners
 from gateway.reference.calendar_files import load_calendar
 from gateway.reference.status_texts import status_texts
-from gateway.reports.control import control_report
+from gateway.reports.control import DASHBOARD, control_report
 from gateway.reports.periods import Period
 from gateway.services.audit_sealing import AuditSealer
 from gateway.services.audited_requests import AuditedRequestHandler
@@ -264,6 +264,11 @@ class Gateway:
         async def report(period: Period) -> dict[str, object]:
             return await control_report(engine, period, utc_today(), channel_names, rules)
 
+        async def dashboard(period: Period) -> dict[str, object]:
+            return await control_report(
+                engine, period, utc_today(), channel_names, rules, DASHBOARD
+            )
+
         self.console_lookups = ConsoleLookups(
             lookups,
             codec,
@@ -287,6 +292,7 @@ class Gateway:
                 monotonic=time.monotonic,
             ),
             control_report=report,
+            dashboard_report=dashboard,
             today=utc_today,
         )
         return build_console(services, console_config(settings))

@@ -129,13 +129,3 @@ class DailyRequests:
     channel: str
     outcome: str
     count: int
-
-
-@dataclass(frozen=True)
-class Timeliness:
-    """Letters answered or closed in a period, by department: by their due date or after it."""
-
-    department_code: str | None
-    department_name: str | None
-    on_time: int
-    late: int

@@ -1,26 +1,26 @@
 """The control report: requests by channel, client and outcome; reply times; letters by status
-and department; overdue letters. One structure, three renderings: a table, CSV and JSON.
+and department; legal deadlines. One structure, three renderings: a table, CSV and JSON.
 
 Definitions (also in the README):
 - requests: audit rows whose received_at falls in the period;
 - reply time: replied_at - received_at of the requests that got a reply (reply_hash set);
-  median and p95 by linear interpolation between the closest ranks (as PostgreSQL's
-  percentile_cont and numpy's default);
+  median and p95 by linear interpolation between the closest ranks (PostgreSQL's
+  percentile_cont, computed in SQL there and the same way in Python on SQLite);
 - letters: registered (registration_date) in the period, by their current status/department;
-- overdue: letters registered before the period's end whose due date is before `as_of`
-  (the day after the period, or today if that is earlier) and whose current status is neither
-  answered nor closed. This section uses the DMS's control date as sent;
 - deadlines: the legal deadlines (gateway.domain.deadlines), per department and per executor:
   letters whose legal due date falls in the period; of them answered (or forwarded, for the
   forwarding term) on time, late, and still open past the due date today ("overdue now");
-  median and 90th percentile (nearest rank) of working days from registration to answer.
+  median and 90th percentile (nearest rank) of working days from registration to answer;
+- deadlines.overdue_now: every open letter past its legal due date today, whatever the
+  period, by department with its oldest letter (the console's "overdue now", the metric's
+  gateway_letters_overdue).
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -30,30 +30,57 @@ from gateway.domain.deadlines import DeadlineRules
 from gateway.reports.periods import Period
 from gateway.reports.render import render_csv, render_table
 from gateway.settings import Settings
-from gateway.store.deadlines import DeadlinePerformance, deadline_performance
-from gateway.store.reports import ReportData, report_data
+from gateway.store.deadlines import (
+    DeadlinePerformance,
+    OverdueNow,
+    deadline_performance,
+    overdue_now,
+)
+from gateway.store.reports import (
+    LetterFigures,
+    ReplyTiming,
+    RequestFigures,
+    letter_figures,
+    request_figures,
+)
 
 NO_DEPARTMENT = "(unassigned)"
 NO_STATUS = "(none)"
+NO_REPLIES = ReplyTiming(None, 0, None, None)
 
 
-def percentile(values: Sequence[float], fraction: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = fraction * (len(ordered) - 1)
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+@dataclass(frozen=True)
+class Sections:
+    """What a report computes: all of it, or the part the console's dashboard shows (the
+    same code and figures, without the sections it does not draw)."""
+
+    letters: bool = True  # letters registered in the period, by status and department
+    executors: bool = True  # deadlines.by_executor
+
+
+FULL, DASHBOARD = Sections(), Sections(letters=False, executors=False)
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def _timing(timing: ReplyTiming) -> dict[str, Any]:
+    return {
+        "count": timing.count,
+        "median_s": _round(timing.median_s),
+        "p95_s": _round(timing.p95_s),
+    }
+
+
 def build_report(
-    data: ReportData, period: Period, as_of: date, roles: Mapping[str, str]
+    figures: RequestFigures,
+    letters: LetterFigures | None,
+    period: Period,
+    roles: Mapping[str, str],
 ) -> dict[str, Any]:
-    """`roles`: request topic -> channel name (egov, callcenter)."""
+    """`roles`: request topic -> channel name (egov, callcenter). Without `letters`, the
+    report has no "letters" section."""
     requests = sorted(
         (
             {
@@ -63,82 +90,47 @@ def build_report(
                 "outcome": r.outcome,
                 "count": r.count,
             }
-            for r in data.requests
+            for r in figures.counts
         ),
         key=lambda r: (r["channel"], r["client"], r["outcome"]),
     )
     by_outcome: dict[str, int] = defaultdict(int)
-    for r in data.requests:
+    for r in figures.counts:
         by_outcome[r.outcome] += r.count
-
-    times_by_topic: dict[str, list[float]] = defaultdict(list)
-    for t in data.reply_times:
-        times_by_topic[t.request_topic].append(t.seconds)
-    all_times = [t.seconds for t in data.reply_times]
-
-    def timing(values: Sequence[float]) -> dict[str, Any]:
-        return {
-            "count": len(values),
-            "median_s": _round(percentile(values, 0.5)),
-            "p95_s": _round(percentile(values, 0.95)),
-        }
-
-    overdue_by_department: dict[tuple[str, str | None], list[Any]] = defaultdict(list)
-    for letter in data.overdue:  # ordered by due date: the first of each group is the oldest
-        code = letter.department_code or NO_DEPARTMENT
-        overdue_by_department[(code, letter.department_name)].append(letter)
-
-    return {
+    by_topic = {t.request_topic: t for t in figures.reply_timings if t.request_topic is not None}
+    overall = next((t for t in figures.reply_timings if t.request_topic is None), NO_REPLIES)
+    report: dict[str, Any] = {
         "period": {
             "label": period.label,
             "from": period.start.isoformat(),
             "to": period.last_day.isoformat(),
-            "overdue_as_of": as_of.isoformat(),
         },
         "requests": {
-            "total": sum(r.count for r in data.requests),
+            "total": sum(r.count for r in figures.counts),
             "by_outcome": dict(sorted(by_outcome.items())),
             "by_channel_client_outcome": requests,
         },
         "reply_time": {
-            **timing(all_times),
+            **_timing(overall),
             "by_channel": [
-                {"channel": roles.get(topic, topic), "request_topic": topic, **timing(values)}
-                for topic, values in sorted(times_by_topic.items())
-            ],
-        },
-        "letters": {
-            "total": sum(c.count for c in data.letters_by_status),
-            "by_status": dict(
-                sorted((c.key or NO_STATUS, c.count) for c in data.letters_by_status)
-            ),
-            "by_department": sorted(
-                (
-                    {"department": c.key or NO_DEPARTMENT, "name": c.name, "count": c.count}
-                    for c in data.letters_by_department
-                ),
-                key=lambda d: d["department"],
-            ),
-        },
-        "overdue": {
-            "total": len(data.overdue),
-            "by_department": [
-                {
-                    "department": code,
-                    "name": name,
-                    "count": len(group),
-                    "oldest": group[0].registration_number,
-                    "oldest_due_date": group[0].due_date.isoformat(),
-                    "oldest_days_overdue": (as_of - group[0].due_date).days,
-                }
-                for (code, name), group in sorted(overdue_by_department.items())
+                {"channel": roles.get(topic, topic), "request_topic": topic, **_timing(timing)}
+                for topic, timing in sorted(by_topic.items())
             ],
         },
     }
-
-
-def overdue_as_of(period: Period, today: date) -> date:
-    return min(period.end, today)
+    if letters is not None:
+        report["letters"] = {
+            "total": sum(c.count for c in letters.by_status),
+            "by_status": dict(sorted((c.key or NO_STATUS, c.count) for c in letters.by_status)),
+            "by_department": sorted(
+                (
+                    {"department": c.key or NO_DEPARTMENT, "name": c.name, "count": c.count}
+                    for c in letters.by_department
+                ),
+                key=lambda d: d["department"],
+            ),
+        }
+    return report
 
 
 def _performance(row: DeadlinePerformance) -> dict[str, Any]:
@@ -152,25 +144,63 @@ def _performance(row: DeadlinePerformance) -> dict[str, Any]:
     }
 
 
+def _sorted(rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
+    # ordered here, not in SQL: the dialects put NULL (unassigned) at opposite ends
+    return sorted(rows, key=lambda row: tuple(row[key] or "" for key in keys))
+
+
 def deadlines_section(
-    departments: list[DeadlinePerformance], executors: list[DeadlinePerformance], today: date
+    departments: list[DeadlinePerformance],
+    executors: list[DeadlinePerformance] | None,
+    overdue: list[OverdueNow],
+    today: date,
 ) -> dict[str, Any]:
-    return {
+    """Without `executors`, no "by_executor"."""
+    section = {
         "overdue_as_of": today.isoformat(),
-        "by_department": [
-            {"department": d.code or NO_DEPARTMENT, "name": d.name, **_performance(d)}
-            for d in departments
-        ],
-        "by_executor": [
-            {
-                "executor": e.code or NO_DEPARTMENT,
-                "name": e.name,
-                "department": e.department_code or NO_DEPARTMENT,
-                **_performance(e),
-            }
-            for e in executors
-        ],
+        "by_department": _sorted(
+            [
+                {"department": d.code or NO_DEPARTMENT, "name": d.name, **_performance(d)}
+                for d in departments
+            ],
+            "department",
+            "name",
+        ),
+        "overdue_now": {
+            "total": sum(o.count for o in overdue),
+            "by_department": _sorted(
+                [
+                    {
+                        "department": o.department_code or NO_DEPARTMENT,
+                        "name": o.department_name,
+                        "count": o.count,
+                        "oldest": o.oldest,
+                        "oldest_due_date": o.oldest_due_date.isoformat(),
+                        "oldest_days_overdue": (today - o.oldest_due_date).days,
+                    }
+                    for o in overdue
+                ],
+                "department",
+                "name",
+            ),
+        },
     }
+    if executors is not None:
+        section["by_executor"] = _sorted(
+            [
+                {
+                    "executor": e.code or NO_DEPARTMENT,
+                    "name": e.name,
+                    "department": e.department_code or NO_DEPARTMENT,
+                    **_performance(e),
+                }
+                for e in executors
+            ],
+            "executor",
+            "name",
+            "department",
+        )
+    return section
 
 
 async def control_report(
@@ -179,17 +209,20 @@ async def control_report(
     today: date,
     roles: Mapping[str, str],
     rules: DeadlineRules,
+    sections: Sections = FULL,
 ) -> dict[str, Any]:
-    as_of = overdue_as_of(period, today)
-    data = await report_data(
-        engine, period.start_at, period.end_at, period.start, period.end, as_of
+    start, end = period.start, period.end
+    figures = await request_figures(engine, period.start_at, period.end_at)
+    letters = await letter_figures(engine, start, end) if sections.letters else None
+    report = build_report(figures, letters, period, roles)
+    departments = await deadline_performance(engine, rules, start, end, today, by_executor=False)
+    executors = (
+        await deadline_performance(engine, rules, start, end, today, by_executor=True)
+        if sections.executors
+        else None
     )
-    report = build_report(data, period, as_of, roles)
-    departments, executors = [
-        await deadline_performance(engine, rules, period.start, period.end, today, by_executor)
-        for by_executor in (False, True)
-    ]
-    report["deadlines"] = deadlines_section(departments, executors, today)
+    overdue = await overdue_now(engine, rules, today)
+    report["deadlines"] = deadlines_section(departments, executors, overdue, today)
     return report
 
 

@@ -46,22 +46,6 @@ def render_table(report: Mapping[str, Any]) -> str:
         ("department", "name", "count"),
         [(d["department"], d["name"], d["count"]) for d in letters["by_department"]],
     )
-    overdue = report["overdue"]
-    out += ["", f"Overdue on {p['overdue_as_of']}: {overdue['total']}"]
-    out += _table(
-        ("department", "name", "count", "oldest", "due", "days over"),
-        [
-            (
-                d["department"],
-                d["name"],
-                d["count"],
-                d["oldest"],
-                d["oldest_due_date"],
-                d["oldest_days_overdue"],
-            )
-            for d in overdue["by_department"]
-        ],
-    )
     deadlines = report["deadlines"]
     out += ["", f"Legal deadlines due in the period (overdue as of {deadlines['overdue_as_of']})"]
     out += _table(
@@ -76,6 +60,19 @@ def render_table(report: Mapping[str, Any]) -> str:
             for e in deadlines["by_executor"]
         ],
     )
+    overdue = deadlines["overdue_now"]
+    out += [
+        "",
+        f"Overdue now (legal due date passed, open on {deadlines['overdue_as_of']}): "
+        f"{overdue['total']}",
+    ]
+    out += _table(
+        ("department", "name", "count", "oldest", "due", "days over"),
+        [
+            (d["department"], d["name"], *_measures(d, OVERDUE_MEASURES))
+            for d in overdue["by_department"]
+        ],
+    )
     return "\n".join(out) + "\n"
 
 
@@ -88,10 +85,11 @@ PERFORMANCE_MEASURES = (
     "p90_working_days",
 )
 PERFORMANCE_HEADERS = ("due", "on time", "late", "overdue now", "median wd", "p90 wd")
+OVERDUE_MEASURES = ("count", "oldest", "oldest_due_date", "oldest_days_overdue")
 
 
-def _measures(row: Mapping[str, Any]) -> list[Any]:
-    return [row[m] for m in PERFORMANCE_MEASURES]
+def _measures(row: Mapping[str, Any], measures: Sequence[str] = PERFORMANCE_MEASURES) -> list[Any]:
+    return [row[m] for m in measures]
 
 
 CSV_COLUMNS = (
@@ -149,16 +147,6 @@ def render_csv(report: Mapping[str, Any]) -> str:
                 "value": d["count"],
             }
         )
-    for d in report["overdue"]["by_department"]:
-        for measure in ("count", "oldest", "oldest_due_date", "oldest_days_overdue"):
-            writer.writerow(
-                {
-                    "section": "overdue",
-                    "department": d["department"],
-                    "measure": measure,
-                    "value": d[measure],
-                }
-            )
     deadlines = report["deadlines"]
     rows = [("deadlines_by_department", d, "") for d in deadlines["by_department"]]
     rows += [("deadlines_by_executor", e, e["executor"]) for e in deadlines["by_executor"]]
@@ -172,6 +160,16 @@ def render_csv(report: Mapping[str, Any]) -> str:
                     "executor": executor,
                     "measure": measure,
                     "value": "" if value is None else value,
+                }
+            )
+    for d in deadlines["overdue_now"]["by_department"]:
+        for measure in OVERDUE_MEASURES:
+            writer.writerow(
+                {
+                    "section": "overdue_now",
+                    "department": d["department"],
+                    "measure": measure,
+                    "value": d[measure],
                 }
             )
     return buffer.getvalue()

@@ -18,7 +18,6 @@ from gateway.domain.console import (
     DailyRequests,
     DeadLetterEntry,
     Principal,
-    Timeliness,
     WorkloadLetter,
 )
 from gateway.domain.requests import FaultView, RequestHeader, StatusRequest, StatusView
@@ -151,12 +150,6 @@ class Oversight:
         require(principal, ConsoleRole.CONTROLLER)
         rows = await self._queries.requests_per_day(start, end)
         return [DailyRequests(r.day, self.channel_of(r.channel), r.outcome, r.count) for r in rows]
-
-    async def timeliness(
-        self, principal: Principal, start_day: date, end_day: date
-    ) -> list[Timeliness]:
-        require(principal, ConsoleRole.CONTROLLER)
-        return await self._queries.timeliness(start_day, end_day)
 
 
 def _by_name(load: ExecutorLoad) -> str:

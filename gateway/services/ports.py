@@ -23,7 +23,6 @@ from gateway.domain.console import (
     DailyRequests,
     DeadLetterEntry,
     SignInAttempt,
-    Timeliness,
     WorkloadLetter,
 )
 from gateway.domain.letters import AcceptanceNotice, DmsEvent, HistoryEntry, Letter
@@ -367,6 +366,3 @@ class OversightQueries(Protocol):
     async def recent_dead_letters(self, limit: int) -> list[DeadLetterEntry]: ...
     async def requests_per_day(self, start: datetime, end: datetime) -> list[DailyRequests]:
         """`channel` holds the request topic."""
-
-    async def timeliness(self, start_day: date, end_day: date) -> list[Timeliness]:
-        """Letters answered or closed in [start_day, end_day), by department."""

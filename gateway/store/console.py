@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Date, and_, case, cast, func, insert, or_, select, update
+from sqlalchemy import Date, cast, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
@@ -23,13 +23,11 @@ from gateway.domain.console import (
     DailyRequests,
     DeadLetterEntry,
     SignInAttempt,
-    Timeliness,
     WorkloadLetter,
     check_account,
 )
 from gateway.domain.deadlines import DeadlineRules
 from gateway.store.deadlines import letter_deadlines
-from gateway.store.reports import FINISHED
 from gateway.store.tables import (
     calendar_days,
     console_accounts,
@@ -224,30 +222,6 @@ class SqlOversight:
             rows = await conn.execute(query)
             return [
                 DailyRequests(_as_date(d), topic, outcome, int(n)) for d, topic, outcome, n in rows
-            ]
-
-    async def timeliness(self, start_day: date, end_day: date) -> list[Timeliness]:
-        c = letters.c
-        late = c.answer_date > c.due_date
-        query = (
-            select(
-                c.department_code,
-                c.department_name,
-                func.sum(case((late, 0), else_=1)),
-                func.sum(case((late, 1), else_=0)),
-            )
-            .where(
-                and_(c.answer_date >= start_day, c.answer_date < end_day),
-                c.due_date.is_not(None),
-                c.status.in_(FINISHED),
-            )
-            .group_by(c.department_code, c.department_name)
-            .order_by(c.department_code)
-        )
-        async with self._engine.connect() as conn:
-            return [
-                Timeliness(code, name, int(on_time), int(late_count))
-                for code, name, on_time, late_count in await conn.execute(query)
             ]
 
 

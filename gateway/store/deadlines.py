@@ -178,6 +178,61 @@ async def open_deadline_counts(
 
 
 @dataclass(frozen=True)
+class OverdueNow:
+    """One department's open letters past their legal due date on a day, and the oldest."""
+
+    department_code: str | None
+    department_name: str | None
+    count: int
+    oldest: str  # registration number; of equal due dates, the smallest number
+    oldest_due_date: date
+
+
+async def overdue_now(engine: AsyncEngine, rules: DeadlineRules, today: date) -> list[OverdueNow]:
+    """Open letters (not answered, forwarded, or finished) whose legal due date is before
+    `today`, by department: the same letters as gateway_letters_overdue counts. Hash
+    aggregates only (a window ordering every overdue letter cost a sort of all of them)."""
+    per_letter = letter_deadlines(rules).subquery()
+    overdue = (
+        select(
+            per_letter.c.department_code.label("code"),
+            per_letter.c.department_name.label("name"),
+            per_letter.c.registration_number.label("number"),
+            per_letter.c.due_date,
+        )
+        .where(per_letter.c.done_on.is_(None), per_letter.c.due_date < today)
+        .cte("overdue")
+    )
+    department = (overdue.c.code, overdue.c.name)
+    counted = (
+        select(*department, func.count().label("n"), func.min(overdue.c.due_date).label("oldest"))
+        .group_by(*department)
+        .subquery()
+    )
+    same_department = and_(
+        _same(overdue.c.code, counted.c.code), _same(overdue.c.name, counted.c.name)
+    )
+    rows = await _all(
+        engine,
+        select(
+            counted.c.code,
+            counted.c.name,
+            counted.c.n,
+            func.min(overdue.c.number),
+            counted.c.oldest,
+        )
+        .join_from(counted, overdue, and_(same_department, overdue.c.due_date == counted.c.oldest))
+        .group_by(counted.c.code, counted.c.name, counted.c.n, counted.c.oldest),
+    )
+    return [OverdueNow(code, name, int(n), first, due) for code, name, n, first, due in rows]
+
+
+def _same(a: Any, b: Any) -> Any:
+    """Equal, or both NULL (letters not yet assigned to a department)."""
+    return or_(a == b, and_(a.is_(None), b.is_(None)))
+
+
+@dataclass(frozen=True)
 class DeadlinePerformance:
     """Letters due in a period, for one department or one executor."""
 

@@ -185,11 +185,18 @@ async def test_the_controllers_charts_show_the_reports_numbers(
         console.gateway.deadlines.rules,
     )
     await expect(page.locator("#total-requests")).to_have_text(str(report["requests"]["total"]))
-    await expect(page.locator("#overdue-total")).to_have_text(str(report["overdue"]["total"]))
-    for department in report["overdue"]["by_department"]:
+    overdue = report["deadlines"]["overdue_now"]  # by the legal due date, not the DMS's
+    await expect(page.locator("#overdue-total")).to_have_text(str(overdue["total"]))
+    for department in overdue["by_department"]:
         row = page.locator(f"#chart-overdue g.row[data-label='{department['department']}']")
         await expect(row).to_have_attribute("data-value", str(department["count"]))
-    assert report["overdue"]["by_department"], "the store has overdue letters to chart"
+    assert [(d["department"], d["oldest"]) for d in overdue["by_department"]] == [
+        ("D1", console.own_overdue)
+    ], "the letter registered 40 days ago is the one past its legal due date"
+    for department in report["deadlines"]["by_department"]:
+        row = page.locator(f"#chart-timeliness g.row[data-label='{department['department']}']")
+        on_time_and_late = department["answered_on_time"] + department["answered_late"]
+        await expect(row).to_have_attribute("data-value", str(on_time_and_late))
     by_channel: dict[str, int] = {}
     for r in report["requests"]["by_channel_client_outcome"]:
         by_channel[r["channel"]] = by_channel.get(r["channel"], 0) + r["count"]

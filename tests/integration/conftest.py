@@ -3,6 +3,7 @@ test, on the session's real broker and PostgreSQL server."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,7 +27,14 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
         return
-    server_url = make_url(request.getfixturevalue("postgres_url"))
+    async with fresh_postgres_database(request.getfixturevalue("postgres_url")) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def fresh_postgres_database(postgres_url: str) -> AsyncIterator[str]:
+    """A new database on the session's PostgreSQL server, dropped afterwards."""
+    server_url = make_url(postgres_url)
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin_dsn = server_url.set(drivername="postgresql").render_as_string(hide_password=False)
     admin = await asyncpg.connect(admin_dsn)

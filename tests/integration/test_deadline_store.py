@@ -20,9 +20,11 @@ from gateway.domain.letters import (
 from gateway.reference.calendar_files import load_calendar
 from gateway.store.console import SqlOversight
 from gateway.store.deadlines import (
+    OverdueNow,
     deadline_performance,
     letter_deadlines,
     open_deadline_counts,
+    overdue_now,
     store_calendar,
 )
 from gateway.store.migrate import upgrade_to_head
@@ -50,7 +52,7 @@ async def _store(database_url: str, stored: list[Letter]):
     return engine
 
 
-def _simulated_letters(count: int) -> list[Letter]:
+def simulated_letters(count: int) -> list[Letter]:
     hasher, folded = IdentifierHasher(b"k"), {}
     for event in generate_events(count, seed=5, disorder=0.0):
         number = event.registration_number
@@ -59,7 +61,7 @@ def _simulated_letters(count: int) -> list[Letter]:
 
 
 async def test_sql_due_dates_and_answers_equal_the_domains_for_every_letter(database_url):
-    stored = _simulated_letters(300)
+    stored = simulated_letters(300)
     assert any(letter.extension_days for letter in stored)  # the set exercises extensions
     assert any(letter.deadline_class is DeadlineClass.ADDITIONAL_STUDY for letter in stored)
     assert any(letter.forwarding_date and not letter.answer_date for letter in stored)
@@ -142,6 +144,7 @@ async def test_the_control_figures_per_department_and_executor(database_url):
             engine, RULES, date(2026, 10, 1), date(2026, 11, 30), TODAY, by_executor=True
         )
         counts, disagreements = await open_deadline_counts(engine, RULES, TODAY)
+        overdue = await overdue_now(engine, RULES, TODAY)
     finally:
         await engine.dispose()
     by_department = {d.code: d for d in departments}
@@ -161,6 +164,8 @@ async def test_the_control_figures_per_department_and_executor(database_url):
     assert (ali.due, ali.answered_on_time, ali.median_working_days) == (2, 2, 4)
     open_by_department = {c.department_code: (c.overdue, c.due_soon) for c in counts}
     assert open_by_department == {"GOBI": (1, 0), "HSI": (0, 1)}
+    # the report's "overdue now" is the metric's count, with the oldest letter
+    assert overdue == [OverdueNow("GOBI", CUSTOMS.name, 1, "DGK-2026-000004", date(2026, 10, 26))]
     assert disagreements == 0
 
 
@@ -200,7 +205,7 @@ async def test_a_department_heads_workload_is_the_domains_overdue_and_due_soon(d
     # open letters registered on each of the last 40 days: every number of working days left,
     # the due-soon boundary included
     sweep = [_letter(900 + d, TODAY - timedelta(days=d), CUSTOMS, ALI) for d in range(40)]
-    stored = _simulated_letters(300) + sweep
+    stored = simulated_letters(300) + sweep
     engine = await _store(database_url, stored)
     departments = {letter.department.code for letter in stored if letter.department}
     try:

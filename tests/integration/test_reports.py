@@ -1,13 +1,17 @@
 """The control report on a known synthetic data set, on SQLite and PostgreSQL: exact numbers from
-the store adapter, the same numbers on GET /reports and from `python -m gateway report`."""
+the store adapter, the same numbers on GET /reports and from `python -m gateway report`; and on a
+larger generated set, the same report from both stores (percentiles in SQL on PostgreSQL, in
+Python on SQLite)."""
 
 from __future__ import annotations
 
 import csv
 import os
+import random
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,21 +21,28 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.domain.deadlines import DeadlineRules
+from gateway.domain.letters import Letter
 from gateway.ops.asgi import build_app
-from gateway.reports.control import control_report
+from gateway.reference.calendar_files import load_calendar
+from gateway.reports.control import DASHBOARD, control_report
 from gateway.reports.periods import parse_period
 from gateway.settings import PROJECT_ROOT
+from gateway.store.deadlines import calendar_range, store_calendar
 from gateway.store.migrate import upgrade_to_head
-from gateway.store.sql import create_engine
+from gateway.store.reports import percentile_cont
+from gateway.store.sql import SqlUnitOfWork, create_engine
 from gateway.store.tables import letters, request_audit
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.readiness import Readiness
+from tests.integration.conftest import fresh_postgres_database
+from tests.integration.test_deadline_store import simulated_letters
 from tests.support.http import asgi_client
 
 EGOV, CC = "egov.status.requests.v1", "callcenter.status.requests.v1"
 PORTAL, CALL_CENTER = "AZ/GOV/egov-portal", "AZ/DGK/call-center"
 ROLES = {EGOV: "egov", CC: "callcenter"}
 RULES = DeadlineRules()
+CALENDAR = load_calendar()
 NOV = datetime(2026, 11, 1, tzinfo=UTC)
 
 
@@ -105,22 +116,31 @@ def _letter(
     }
 
 
+# Legal due dates (15 working days, the package's calendar) in the comments; the DMS's own
+# control dates (last argument) no longer decide what is overdue.
 LETTERS = [
-    _letter(1, date(2026, 11, 2), "D1", "in-progress", date(2026, 11, 10)),  # overdue
-    _letter(2, date(2026, 11, 5), "D1", "answered", date(2026, 11, 8)),  # answered: not overdue
-    _letter(3, date(2026, 11, 10), "D2", "assigned", date(2026, 11, 30)),  # overdue on Dec 1
-    _letter(4, date(2026, 11, 20), "D2", "closed", date(2026, 11, 25)),  # closed: not overdue
-    _letter(5, date(2026, 11, 28), None, "registered", date(2026, 12, 15)),  # not yet due
-    _letter(6, date(2026, 10, 15), "D1", "in-progress", date(2026, 11, 1)),  # October, overdue
-    _letter(7, date(2026, 12, 2), "D1", "registered", date(2026, 12, 3)),  # after the period
+    _letter(1, date(2026, 11, 2), "D1", "in-progress", date(2026, 11, 10)),  # due 25 Nov
+    _letter(2, date(2026, 11, 5), "D1", "answered", date(2026, 11, 8)),  # answered: never overdue
+    _letter(3, date(2026, 11, 10), "D2", "assigned", date(2026, 11, 30)),  # due 1 Dec
+    _letter(4, date(2026, 11, 20), "D2", "closed", date(2026, 11, 25)),  # closed: never overdue
+    _letter(5, date(2026, 11, 28), None, "registered", date(2026, 12, 15)),  # due 18 Dec
+    _letter(6, date(2026, 10, 15), "D1", "in-progress", date(2026, 11, 1)),  # due 5 Nov
+    _letter(7, date(2026, 12, 2), "D1", "registered", date(2026, 12, 3)),  # due 23 Dec
     _letter(8, None, None, "in-progress", None),  # status seen, registration not yet
 ]
 
 
-@pytest.fixture
-async def engine(database_url: str):
+async def _store(database_url: str) -> AsyncEngine:
+    """Migrated, with the working-day calendar copied in as the gateway does at start."""
     engine = create_engine(database_url)
     await upgrade_to_head(engine)
+    await store_calendar(engine, CALENDAR, *calendar_range(CALENDAR, date(2026, 11, 1)))
+    return engine
+
+
+@pytest.fixture
+async def engine(database_url: str):
+    engine = await _store(database_url)
     async with engine.begin() as conn:
         await conn.execute(insert(request_audit), AUDIT)
         await conn.execute(insert(letters), LETTERS)
@@ -134,7 +154,6 @@ async def test_the_report_matches_the_known_data_set(engine: AsyncEngine):
         "label": "2026-11",
         "from": "2026-11-01",
         "to": "2026-11-30",
-        "overdue_as_of": "2026-12-01",
     }
     assert report["requests"]["total"] == 7
     assert report["requests"]["by_outcome"] == {
@@ -173,36 +192,47 @@ async def test_the_report_matches_the_known_data_set(engine: AsyncEngine):
             {"department": "D2", "name": "Second", "count": 2},
         ],
     }
-    assert report["overdue"] == {
-        "total": 3,
+    # every open letter past its legal due date on 10 January 2027, whatever the period
+    assert report["deadlines"]["overdue_as_of"] == "2027-01-10"
+    assert report["deadlines"]["overdue_now"] == {
+        "total": 5,
         "by_department": [
+            {
+                "department": "(unassigned)",
+                "name": None,
+                "count": 1,
+                "oldest": "DGK-2026-000005",
+                "oldest_due_date": "2026-12-18",
+                "oldest_days_overdue": 23,
+            },
             {
                 "department": "D1",
                 "name": "First",
-                "count": 2,
+                "count": 3,
                 "oldest": "DGK-2026-000006",
-                "oldest_due_date": "2026-11-01",
-                "oldest_days_overdue": 30,
+                "oldest_due_date": "2026-11-05",
+                "oldest_days_overdue": 66,
             },
             {
                 "department": "D2",
                 "name": "Second",
                 "count": 1,
                 "oldest": "DGK-2026-000003",
-                "oldest_due_date": "2026-11-30",
-                "oldest_days_overdue": 1,
+                "oldest_due_date": "2026-12-01",
+                "oldest_days_overdue": 40,
             },
         ],
     }
+    assert "overdue" not in report  # the DMS control date's section is retired
 
 
 async def test_mid_period_overdue_is_judged_today_and_ranges_include_both_days(
     engine: AsyncEngine,
 ):
     report = await control_report(engine, parse_period("2026-11"), date(2026, 11, 21), ROLES, RULES)
-    assert report["period"]["overdue_as_of"] == "2026-11-21"
-    assert [(d["department"], d["count"]) for d in report["overdue"]["by_department"]] == [
-        ("D1", 2)
+    overdue = report["deadlines"]["overdue_now"]
+    assert [(d["department"], d["count"], d["oldest"]) for d in overdue["by_department"]] == [
+        ("D1", 1, "DGK-2026-000006")  # letter 1 is due on 25 Nov: not yet
     ]
     from gateway.reports.periods import parse_range
 
@@ -278,3 +308,84 @@ async def test_the_command_prints_the_table_and_writes_the_csv(
         timeout=60,
     )
     assert bad.returncode == 2 and "no month 13" in bad.stdout
+
+
+def _spread(stored: list[Letter], rng: random.Random) -> list[Letter]:
+    """The simulator registers every letter within a few January days: move each one (all its
+    dates alike) to some day of 2026, and leave a tenth unassigned, so every period has some."""
+    spread = []
+    for letter in stored:
+        shift = timedelta(days=rng.randrange(330))
+        changes: dict[str, Any] = {
+            name: getattr(letter, name) and getattr(letter, name) + shift
+            for name in (
+                "registration_date",
+                "due_date",
+                "status_at",
+                "forwarding_date",
+                "answer_date",
+                "extension_due_date",
+            )
+        }
+        if rng.random() < 0.1:
+            changes.update(department=None, executor=None)
+        spread.append(replace(letter, **changes))
+    return spread
+
+
+def _random_audit(rng: random.Random, count: int) -> list[dict[str, Any]]:
+    """Requests over 2026 on three channels; reply times to the microsecond, some tied."""
+    topics = [EGOV, CC, "console.status.requests.v1"]
+    rows = []
+    for n in range(count):
+        at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(
+            seconds=rng.randrange(365 * 86400), microseconds=rng.randrange(10**6)
+        )
+        seconds = rng.choice((0.25, 1.5)) if rng.random() < 0.1 else rng.uniform(0.001, 4.0)
+        outcome = "ANSWERED" if rng.random() < 0.9 else "NOT_FOUND"
+        replied = rng.random() < 0.95
+        rows.append(_audit(n, rng.choice(topics), PORTAL, outcome, at, seconds, replied))
+    return rows
+
+
+async def test_postgresql_and_sqlite_give_the_same_report_on_the_same_data(
+    postgres_url: str, tmp_path: Path
+):
+    rng = random.Random(15)
+    audit, stored = _random_audit(rng, 3000), _spread(simulated_letters(400), rng)
+    today = date(2026, 12, 15)
+    periods = [parse_period(label) for label in ("2026-03", "2026-Q3", "2026")]
+    reports = []
+    async with fresh_postgres_database(postgres_url) as postgresql_url:
+        for url in (f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}", postgresql_url):
+            engine = await _store(url)
+            try:
+                async with engine.begin() as conn:
+                    await conn.execute(insert(request_audit), audit)
+                async with SqlUnitOfWork(engine) as uow:
+                    await uow.letters.merge(stored)
+                    await uow.commit()
+                reports.append(
+                    [await control_report(engine, p, today, ROLES, RULES) for p in periods]
+                    + [await control_report(engine, periods[0], today, ROLES, RULES, DASHBOARD)]
+                )
+            finally:
+                await engine.dispose()
+    on_sqlite, on_postgresql = reports
+    assert on_sqlite == on_postgresql
+    # The set exercises what could differ: percentiles over thousands of exact reply times,
+    # letters without a department (NULL orders differently), every deadline figure.
+    year = on_postgresql[2]
+    replied = [
+        (r["replied_at"] - r["received_at"]).total_seconds() for r in audit if r["reply_hash"]
+    ]
+    assert year["reply_time"]["count"] == len(replied) > 2500
+    assert year["reply_time"]["median_s"] == round(percentile_cont(replied, 0.5) or 0, 3)
+    assert year["reply_time"]["p95_s"] == round(percentile_cont(replied, 0.95) or 0, 3)
+    assert len(year["reply_time"]["by_channel"]) == 3
+    deadlines = year["deadlines"]
+    assert "(unassigned)" in {d["department"] for d in deadlines["overdue_now"]["by_department"]}
+    assert "(unassigned)" in {d["department"] for d in deadlines["by_department"]}
+    assert all(d["p90_working_days"] is not None for d in deadlines["by_department"])
+    assert sum(d["answered_late"] for d in deadlines["by_department"]) > 0
+    assert deadlines["overdue_now"]["total"] > 0

@@ -121,7 +121,7 @@ class _NoQueries:
     async def workload(self, departments: object, today: date) -> list[object]:
         raise AssertionError("a refused principal reaches no query")
 
-    access_trail = recent_dead_letters = requests_per_day = timeliness = workload
+    access_trail = recent_dead_letters = requests_per_day = workload
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,6 @@ class _NoQueries:
         ("access_trail", ("DGK-2026-000001",)),
         ("dead_letters", ()),
         ("requests_per_day", (NOW, NOW)),
-        ("timeliness", (NOW.date(), NOW.date())),
     ],
 )
 async def test_an_operator_reaches_no_oversight_page(page: str, args: tuple[object, ...]) -> None:

@@ -91,6 +91,7 @@ class Gateway:
         self.readiness = Readiness()
         self.readiness.fail("startup", "starting")
         self.engine = create_engine(settings.database_url)
+        self.store_ready = False  # migrated and seeded: the console and /reports may read it
         self.hasher = settings.identifier_hasher()
         # SchemasUnavailable if the XSDs cannot be loaded
         self.dms_codec, self.status_codec, self.partner_codec = load_codecs(settings)
@@ -230,6 +231,7 @@ class Gateway:
             },
             asyncapi=specification(self.broker),
             mounts={CONSOLE_PATH: self.console_app} if self.console_app else None,
+            store_ready=lambda: self.store_ready,
         )
         self._wire_audit_sealing(settings)
         self._background: list[asyncio.Task[None]] = []
@@ -408,15 +410,7 @@ class Gateway:
     async def start(self) -> None:
         log.info("starting gateway", extra={"topic": ",".join(self.topics)})
         await self.operations.start()  # live at once; ready once everything below has started
-        await upgrade_to_head(self.engine)
-        if self.console_app is not None:
-            await ensure_initial_account(
-                self.accounts,
-                production=self.settings.environment == "production",
-                sign_in_at=f"http://{self.settings.http_host}:{self.settings.http_port}{CONSOLE_PATH}/",
-                now=utc_now,
-            )
-        await self.deadline_watch.store_calendar()
+        await self.prepare_store()
         if self.settings.create_topics:
             await ensure_topics(self.settings, self.topics)
         await self.producer.start()
@@ -444,6 +438,20 @@ class Gateway:
             http,
             self.settings.describe()["database_url"],
         )
+
+    async def prepare_store(self) -> None:
+        """Migrations, the console's first account, the calendar rows; until this is done the
+        HTTP server answers the console and /reports with 503 "starting"."""
+        await upgrade_to_head(self.engine)
+        if self.console_app is not None:
+            await ensure_initial_account(
+                self.accounts,
+                production=self.settings.environment == "production",
+                sign_in_at=f"http://{self.settings.http_host}:{self.settings.http_port}{CONSOLE_PATH}/",
+                now=utc_now,
+            )
+        await self.deadline_watch.store_calendar()
+        self.store_ready = True
 
     @property
     def http_address(self) -> str:

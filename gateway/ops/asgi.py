@@ -9,6 +9,9 @@ gateway process (started and stopped by the composition root, never on its own).
     GET /asyncapi        FastStream's AsyncAPI page of the running broker (/asyncapi.json)
 
 Other applications (the console) come in as `mounts`, each under its own path prefix.
+The server starts before the store is migrated (liveness answers at once): until
+`store_ready()`, the mounted apps and /reports answer 503 "starting" instead of failing on
+tables that do not exist yet.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ from faststream.specification import AsyncAPI
 from prometheus_client.exposition import choose_encoder
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.domain.deadlines import DeadlineRules
 from gateway.reports.control import control_report
@@ -52,6 +56,25 @@ class NoStore(JSONResponse):
         super().__init__({"error": "no store"}, 503)
 
 
+STARTING_HEADERS = {"Retry-After": "1", "Cache-Control": "no-store"}
+
+
+class UntilStoreReady:
+    """Passes requests to `app` once the store is ready; before that, 503 "starting"."""
+
+    def __init__(self, app: ASGIApp, store_ready: Callable[[], bool]) -> None:
+        self._app, self._store_ready = app, store_ready
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._store_ready():
+            starting = PlainTextResponse(
+                "The gateway is starting. Try again in a moment.", 503, headers=STARTING_HEADERS
+            )
+            await starting(scope, receive, send)
+            return
+        await self._app(scope, receive, send)
+
+
 def build_app(
     readiness: Readiness,
     metrics: Metrics,
@@ -62,9 +85,11 @@ def build_app(
     asyncapi: AsyncAPI | None = None,
     mounts: Mapping[str, ASGIApp] | None = None,
     today: Callable[[], date] = utc_today,
+    store_ready: Callable[[], bool] = lambda: True,
 ) -> Starlette:
     """`roles`: channel name by request topic (for the reports). `asyncapi`: the running
-    broker's document, for the live AsyncAPI page; without it the page is not served."""
+    broker's document, for the live AsyncAPI page; without it the page is not served.
+    `store_ready`: whether the store is migrated (the composition root's start says so)."""
 
     async def live(_: Request) -> Response:
         return JSONResponse({"live": True}, headers={"Cache-Control": "no-store"})
@@ -86,6 +111,8 @@ def build_app(
     async def reports(request: Request) -> Response:
         if engine is None:
             return NoStore()
+        if not store_ready():
+            return JSONResponse({"error": "starting"}, 503, headers=STARTING_HEADERS)
         query = request.query_params
         try:
             period = period_from(query.get("period"), query.get("from"), query.get("to"))
@@ -110,7 +137,9 @@ def build_app(
             logger=log,
         )
         routes += [Route(p, faststream) for p in (ASYNCAPI_PATH, f"{ASYNCAPI_PATH}.json")]
-    routes += [Mount(prefix, app) for prefix, app in (mounts or {}).items()]
+    # as Mount middleware, not a wrapper app: url_for still finds the mounted app's routes
+    until_ready = [Middleware(UntilStoreReady, store_ready=store_ready)]
+    routes += [Mount(p, app, middleware=until_ready) for p, app in (mounts or {}).items()]
     return Starlette(routes=routes)
 
 

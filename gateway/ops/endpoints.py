@@ -4,7 +4,7 @@ uvicorn, and the periodic probes behind readiness. Built and started by the comp
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from faststream.specification import AsyncAPI
@@ -56,6 +56,7 @@ def build_operations(
     *,
     asyncapi: AsyncAPI | None = None,
     mounts: Mapping[str, ASGIApp] | None = None,
+    store_ready: Callable[[], bool] = lambda: True,
 ) -> Operations:
     app = build_app(
         readiness,
@@ -65,6 +66,7 @@ def build_operations(
         rules=settings.deadline_rules(),
         asyncapi=asyncapi,
         mounts=mounts,
+        store_ready=store_ready,
     )
     server = HttpServer(
         app,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import inspect
 
 from gateway.app import Gateway
 from gateway.domain.letters import LetterRegistered
@@ -177,3 +178,24 @@ async def test_lag_above_the_limit_makes_readiness_fail_until_the_group_catches_
     finally:
         await probes._close_clients()  # noqa: SLF001
         await engine.dispose()
+
+
+async def test_a_first_start_answers_the_console_503_starting_until_the_store_is_migrated(
+    kafka_bootstrap: str, database_url: str
+):
+    gateway = Gateway(settings_for(kafka_bootstrap, database_url))
+    await gateway.operations.start()  # what start() does first: liveness at once
+    try:
+        port = gateway.operations.port
+        async with gateway.engine.connect() as conn:  # the first start: no tables yet
+            assert not await conn.run_sync(lambda sync: inspect(sync).has_table("console_accounts"))
+        status, headers, body = await http_get(port, "/console/signin")
+        assert (status, headers["retry-after"]) == (503, "1") and b"starting" in body
+        assert (await http_get(port, "/reports?period=2026-11"))[0] == 503
+        assert (await http_get(port, "/health/live"))[0] == 200
+        await gateway.prepare_store()
+        status, _, body = await http_get(port, "/console/signin")
+        assert status == 200 and b'name="password"' in body
+    finally:
+        await gateway.operations.stop()
+        await gateway.engine.dispose()

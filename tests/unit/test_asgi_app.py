@@ -98,6 +98,34 @@ async def test_mounted_apps_get_everything_under_their_prefix():
         assert (await http.get("/health/live")).status_code == 200
 
 
+async def test_until_the_store_is_ready_mounted_apps_and_reports_answer_503_starting():
+    async def page(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("signed-in page")
+
+    class Unused:  # not ready: the store is never touched
+        pass
+
+    store = {"ready": False}
+    app = build_app(
+        Readiness(),
+        Metrics(),
+        engine=Unused(),  # type: ignore[arg-type]
+        mounts={"/console": Starlette(routes=[Route("/signin", page)])},
+        store_ready=lambda: store["ready"],
+    )
+    async with asgi_client(app) as http:
+        starting = await http.get("/console/signin")
+        assert starting.status_code == 503 and "starting" in starting.text
+        assert starting.headers["retry-after"] == "1"
+        assert starting.headers["cache-control"] == "no-store"
+        reports = await http.get("/reports", params={"period": "2026-11"})
+        assert reports.status_code == 503 and reports.json() == {"error": "starting"}
+        assert (await http.get("/health/live")).status_code == 200  # live all along
+        store["ready"] = True
+        ready = await http.get("/console/signin")
+        assert ready.status_code == 200 and ready.text == "signed-in page"
+
+
 async def test_uvicorn_serves_the_app_on_an_ephemeral_port_and_stops():
     server = HttpServer(build_app(Readiness(), Metrics()), "127.0.0.1", 0)
     await server.start()

@@ -258,7 +258,7 @@ async def deadline_performance(
     """Letters whose due date falls in [start, end): how many were dealt with on time, late,
     are overdue on `today`; median and 90th percentile of working days taken (dealt with
     only). Percentiles by window functions, which both dialects have."""
-    per_letter = letter_deadlines(rules).subquery()
+    per_letter = letter_deadlines(rules).where(*_may_fall_due_in(rules, start, end)).subquery()
     if by_executor:
         keys: Sequence[Any] = (
             per_letter.c.executor_id,
@@ -311,6 +311,27 @@ async def deadline_performance(
         )
         for code, name, department, n, on_time, late, overdue, median, p90 in rows
     ]
+
+
+def _may_fall_due_in(rules: DeadlineRules, start: date, end: date) -> list[Any]:
+    """Conditions on letters alone (checked before the calendar joins) that every letter due
+    in [start, end) meets, so a month's report does not compute a year's due dates. Exact, as
+    a term is 1 to `longest` working days (the DMS contract accepts extensions of 1 or more):
+    the due date is after the registration date, and at most `longest` working days after."""
+    longest = max(
+        rules.forwarding, max(rules.general, rules.additional_study) + rules.max_extension
+    )
+    first_due = (
+        select(func.min(calendar_days.c.ordinal))
+        .where(calendar_days.c.day >= start, calendar_days.c.working.is_(True))
+        .scalar_subquery()
+    )
+    earliest = (
+        select(func.min(calendar_days.c.day))
+        .where(calendar_days.c.ordinal >= first_due - longest)
+        .scalar_subquery()
+    )
+    return [letters.c.registration_date >= earliest, letters.c.registration_date < end]
 
 
 async def _all(engine: AsyncEngine, query: Select[Any]) -> list[Any]:

@@ -223,3 +223,34 @@ async def test_a_department_heads_workload_is_the_domains_overdue_and_due_soon(d
     assert expected  # the set has letters to show
     assert {w.registration_number: w.due_date for w in workload} == expected
     assert [w.due_date for w in workload] == sorted(w.due_date for w in workload)
+
+
+async def test_a_letter_on_the_longest_term_counts_in_the_period_it_falls_due(database_url):
+    # additional study (30) extended by the most (30): 60 working days, the longest term;
+    # the report reads only letters registered early enough to fall due in its period
+    letter = _letter(
+        1,
+        date(2026, 6, 1),
+        CUSTOMS,
+        ALI,
+        deadline_class=DeadlineClass.ADDITIONAL_STUDY,
+        extension_seq=3,
+        extension_days=30,
+        extension_reason="sorğu",
+        extension_applicant_told=True,
+    )
+    deadline = deadline_of(letter, TODAY, RULES, CALENDAR)
+    assert deadline is not None
+    due = deadline.due_date
+    engine = await _store(database_url, [letter])
+    try:
+        that_day, day_before = [
+            await deadline_performance(
+                engine, RULES, first, first + timedelta(days=1), TODAY, by_executor=False
+            )
+            for first in (due, due - timedelta(days=1))
+        ]
+    finally:
+        await engine.dispose()
+    assert [(d.code, d.due) for d in that_day] == [("GOBI", 1)]
+    assert day_before == []

@@ -11,6 +11,7 @@ import random
 import re
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.domain.deadlines import DeadlineRules
+from gateway.domain.deadlines import DeadlineRules, deadline_of
 from gateway.domain.letters import Letter
 from gateway.ops.asgi import build_app
 from gateway.reference.calendar_files import load_calendar
@@ -389,3 +390,13 @@ async def test_postgresql_and_sqlite_give_the_same_report_on_the_same_data(
     assert all(d["p90_working_days"] is not None for d in deadlines["by_department"])
     assert sum(d["answered_late"] for d in deadlines["by_department"]) > 0
     assert deadlines["overdue_now"]["total"] > 0
+    # and the letters due in each period are the ones the domain says (the SQL reads only
+    # letters registered early enough to fall due in the period)
+    for period, report in zip(periods, on_postgresql, strict=False):
+        due = Counter(
+            letter.department.code if letter.department else "(unassigned)"
+            for letter in stored
+            if (deadline := deadline_of(letter, today, RULES, CALENDAR))
+            and period.start <= deadline.due_date < period.end
+        )
+        assert {d["department"]: d["due"] for d in report["deadlines"]["by_department"]} == due

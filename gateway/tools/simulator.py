@@ -72,6 +72,9 @@ def applicant_for(index: int) -> Applicant:
     return Applicant(ApplicantKind.PERSON, fin, "Vətəndaş")
 
 
+EXTENSION_IDS = uuid.UUID("5b0c2f8e-4d7a-4c1e-9a3b-6f2d8e1c0a47")  # namespace of their ids
+
+
 def letter_events(
     index: int, rng: random.Random, *, forwarded_by: Agency | None = None
 ) -> list[DmsEvent]:
@@ -121,7 +124,9 @@ def letter_events(
             sequence += 1
             events.append(
                 LetterExtended(
-                    event_id=uuid.UUID(int=deadlines.getrandbits(128), version=4),
+                    # Not drawn: `deadlines` repeats `rng` when the caller seeds it with the index,
+                    # and a drawn id would then be the registration's.
+                    event_id=uuid.uuid5(EXTENSION_IDS, f"{number}/{sequence}"),
                     registration_number=number,
                     sequence=sequence,
                     occurred_at=at + timedelta(minutes=30),

@@ -13,6 +13,7 @@ import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
+from datetime import date
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -35,7 +36,6 @@ from gateway.domain.partners import Operation
 from gateway.domain.rate_limit import RateLimiter
 from gateway.domain.requests import StatusRequest, StatusView
 from gateway.kafka import ensure_topics, faststream_security, kafka_connection
-from gateway.ops.asgi import utc_today
 from gateway.ops.asyncapi import declare_outbound, specification
 from gateway.ops.deadline_watch import DeadlineWatch
 from gateway.ops.endpoints import build_operations
@@ -113,7 +113,7 @@ class Gateway:
             settings.deadline_rules(),
             load_calendar(settings.calendar_dir),
             status_texts(),
-            ZoneInfo(settings.deadline_timezone),
+            ZoneInfo(settings.deadline_timezone),  # "today" is the authority's date
         )
         self.deadline_watch = DeadlineWatch(
             self.engine,
@@ -121,7 +121,7 @@ class Gateway:
             self.deadlines.rules,
             self.readiness,
             self.metrics,
-            lambda: self.deadlines.today(utc_now()),
+            self.today,
             settings.deadline_watch_interval_s,
         )
         self.producer = KafkaProducer(kafka_connection(settings))
@@ -232,6 +232,7 @@ class Gateway:
             asyncapi=specification(self.broker),
             mounts={CONSOLE_PATH: self.console_app} if self.console_app else None,
             store_ready=lambda: self.store_ready,
+            today=self.today,
         )
         self._wire_audit_sealing(settings)
         self._background: list[asyncio.Task[None]] = []
@@ -264,11 +265,11 @@ class Gateway:
         engine, rules = self.engine, self.deadlines.rules
 
         async def report(period: Period) -> dict[str, object]:
-            return await control_report(engine, period, utc_today(), channel_names, rules)
+            return await control_report(engine, period, self.today(), channel_names, rules)
 
         async def dashboard(period: Period) -> dict[str, object]:
             return await control_report(
-                engine, period, utc_today(), channel_names, rules, DASHBOARD
+                engine, period, self.today(), channel_names, rules, DASHBOARD
             )
 
         self.console_lookups = ConsoleLookups(
@@ -283,7 +284,7 @@ class Gateway:
             oversight=Oversight(
                 SqlOversight(engine, self.deadlines.rules),
                 channel_names,
-                lambda: self.deadlines.today(utc_now()),
+                self.today,
             ),
             signin=SignIn(
                 self.accounts,
@@ -295,7 +296,7 @@ class Gateway:
             ),
             control_report=report,
             dashboard_report=dashboard,
-            today=utc_today,
+            today=self.today,
         )
         return build_console(services, console_config(settings))
 
@@ -402,6 +403,11 @@ class Gateway:
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, self.tracer)
+
+    def today(self) -> date:
+        """The authority's date: reports, the console and the deadline metrics count days where
+        the law does (GATEWAY_DEADLINE_TIMEZONE), not in UTC."""
+        return self.deadlines.today(utc_now())
 
     def relay_unit_of_work(self) -> SqlUnitOfWork:
         """Untraced: the relays poll every few seconds; their span is only for what they send."""

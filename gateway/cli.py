@@ -228,7 +228,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _report(settings: Settings, args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
 
     from gateway.reports.control import run_report
     from gateway.reports.periods import PeriodError, period_from
@@ -238,7 +239,11 @@ def _report(settings: Settings, args: argparse.Namespace) -> int:
     except PeriodError as exc:
         print(f"report: {exc}")
         return 2
-    return asyncio.run(run_report(settings, period, args.csv, datetime.now(UTC).date()))
+    return asyncio.run(
+        run_report(
+            settings, period, args.csv, datetime.now(ZoneInfo(settings.deadline_timezone)).date()
+        )
+    )
 
 
 def _verify_audit(settings: Settings, args: argparse.Namespace) -> int:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from faststream.specification import AsyncAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
 
-from gateway.ops.asgi import HttpServer, build_app
+from gateway.ops.asgi import HttpServer, build_app, utc_today
 from gateway.ops.probes import Probes
 from gateway.settings import Settings
 from gateway.telemetry.metrics import Metrics
@@ -57,6 +58,7 @@ def build_operations(
     asyncapi: AsyncAPI | None = None,
     mounts: Mapping[str, ASGIApp] | None = None,
     store_ready: Callable[[], bool] = lambda: True,
+    today: Callable[[], date] = utc_today,
 ) -> Operations:
     app = build_app(
         readiness,
@@ -67,6 +69,7 @@ def build_operations(
         asyncapi=asyncapi,
         mounts=mounts,
         store_ready=store_ready,
+        today=today,
     )
     server = HttpServer(
         app,

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
-from gateway.ops.asgi import utc_today
 from gateway.reports.control import control_report
 from gateway.reports.periods import period_from
 from gateway.reports.render import render_csv
@@ -172,7 +171,7 @@ async def test_the_controllers_charts_show_the_reports_numbers(
     await console.sign_in(page, "ctl1")
     assert page.url.endswith("/console/dashboard")
     await expect(page.locator("#chart-overdue svg")).to_be_visible()
-    label = utc_today().strftime("%Y-%m")
+    label = console.gateway.today().strftime("%Y-%m")
     channels = {
         **{t: c.name for t, c in console.gateway.settings.request_channels().items()},
         "console": "console",
@@ -180,7 +179,7 @@ async def test_the_controllers_charts_show_the_reports_numbers(
     report = await control_report(
         console.gateway.engine,
         period_from(label, None, None),
-        utc_today(),
+        console.gateway.today(),
         channels,
         console.gateway.deadlines.rules,
     )

@@ -7,15 +7,22 @@ asked to keep it (`--keep-services`), in which case the command to reuse it is p
 from __future__ import annotations
 
 import argparse
+import asyncio
+import collections
+import contextlib
 import os
 import shlex
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -24,7 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from gateway.settings import Settings  # noqa: E402
 from tests.support.services import LocalKafka, LocalPostgres  # noqa: E402
+
+T = TypeVar("T")
 
 
 def add_service_options(parser: argparse.ArgumentParser) -> None:
@@ -159,3 +169,210 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+# --- watching a responder process: CPU, memory, where its time goes ----------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def require_loopback(bootstrap: str, server_url: str) -> None:
+    """Load stays on this machine: refuse a broker or database elsewhere."""
+    hosts = {bootstrap.rsplit(":", 1)[0].strip("[]")}
+    if server_url != "sqlite":
+        hosts.add(make_url(server_url).host or "localhost")
+    if not hosts <= LOOPBACK:
+        raise SystemExit(f"benchmarks run on loopback only, not against {sorted(hosts - LOOPBACK)}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class PeakRss:
+    """Samples a process's resident memory every 100 ms while in `async with`; `.peak` in MB."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _sample(self) -> None:
+        while True:
+            with contextlib.suppress(OSError):
+                self.peak = max(self.peak, rss_mb(self.pid))
+            await asyncio.sleep(0.1)
+
+    async def __aenter__(self) -> PeakRss:
+        self._task = asyncio.create_task(self._sample())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        with contextlib.suppress(OSError):
+            self.peak = max(self.peak, rss_mb(self.pid))
+
+
+def py_spy() -> str | None:
+    found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return found if Path(found).exists() else None
+
+
+class Profile:
+    """py-spy (sampling from outside, so the responder runs unmodified) attached to a process
+    while in `async with`: `.summary()` lists the functions with the most self time."""
+
+    RATE = 200  # samples per second
+
+    def __init__(self, pid: int, limit_s: float, *, enabled: bool = True) -> None:
+        self.pid, self.limit_s = pid, limit_s
+        self._out = Path(tempfile.mkdtemp(prefix="gateway-bench-profile-")) / "stacks.txt"
+        self._process: asyncio.subprocess.Process | None = None
+        self._started = 0.0
+        self._cpu = 0.0
+        self.seconds = 0.0
+        self.cpu = 0.0
+        self.error = "" if py_spy() else "py-spy not installed (pip install py-spy)"
+        if not enabled:
+            self.error = "not profiled"
+
+    async def __aenter__(self) -> Profile:
+        if not self.error:
+            self._process = await asyncio.create_subprocess_exec(
+                py_spy() or "py-spy", "record", "--pid", str(self.pid), "--nonblocking",
+                "--function", "--format", "raw", "--rate", str(self.RATE),
+                "--duration", str(int(self.limit_s)), "--output", str(self._out),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            )
+        self._started, self._cpu = time.perf_counter(), cpu_seconds(self.pid)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._started
+        self.cpu = cpu_seconds(self.pid) - self._cpu
+        if self._process is None:
+            return
+        self._process.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+        try:
+            _, stderr = await asyncio.wait_for(self._process.communicate(), 30)
+        except TimeoutError:
+            self._process.kill()
+            self.error = "py-spy did not finish"
+            return
+        if not self._out.exists():
+            self.error = f"py-spy failed: {stderr.decode(errors='replace').strip()[-300:]}"
+
+    def summary(self, top: int = 25) -> str:
+        header = (f"CPU profile of pid {self.pid} (py-spy, {self.seconds:.0f} s, process CPU "
+                  f"{self.cpu:.1f} s = {100 * self.cpu / max(self.seconds, 1e-9):.0f}% of a core)")
+        if self.error:
+            return f"{header}: {self.error}"
+        own: collections.Counter[str] = collections.Counter()
+        areas: collections.Counter[str] = collections.Counter()
+        for line in self._out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not stack:
+                continue
+            leaf = stack.rsplit(";", 1)[-1]
+            own[leaf] += int(count)
+            areas[_area(stack)] += int(count)
+        total = sum(own.values()) or 1
+        lines = [header, f"  {total} busy samples; by area (where the stack is, innermost "
+                         "package of ours or a library):"]
+        lines += [f"    {100 * n / total:5.1f}%  {area}" for area, n in areas.most_common(12)]
+        lines.append(f"  top {top} functions by self time (raw stacks: {self._out}):")
+        lines += [f"    {100 * n / total:5.1f}%  {_short(f)}" for f, n in own.most_common(top)]
+        return "\n".join(lines)
+
+
+_AREAS = {  # top package of a frame's file (as py-spy shortens it) -> area
+    "sqlalchemy": "SQLAlchemy", "asyncpg": "asyncpg", "aiokafka": "aiokafka",
+    "faststream": "FastStream", "lxml": "lxml", "xmlschema": "xmlschema",
+    "consumers": "gateway consumers", "producers": "gateway producers",
+    "asyncio": "asyncio event loop", "selectors.py": "asyncio event loop",
+}
+
+
+def _area(stack: str) -> str:
+    """The innermost frame in a known package names the area (so stdlib helpers such as
+    uuid or copy count for whoever called them)."""
+    for frame in reversed(stack.split(";")):
+        parts = frame.rpartition(" (")[2].split(":")[0].split("/")
+        if parts[0] == "gateway" and len(parts) > 2:
+            return f"gateway {parts[1]}"
+        if parts[0] == "gateway":
+            return "gateway (top level)"
+        if parts[0] in _AREAS:
+            return _AREAS[parts[0]]
+    return "other"
+
+
+def _short(frame: str) -> str:
+    """'name (path/to/file.py:12)' -> 'name (to/file.py:12)'."""
+    name, _, where = frame.partition(" (")
+    parts = where.rstrip(")").split("/")
+    return f"{name} ({'/'.join(parts[-2:])})"
+
+
+# --- responder processes ---------------------------------------------------------------------
+
+
+async def start_process(script: str, flag: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """`python script flag` with env added; waits (bounded) for it to print READY."""
+    process = subprocess.Popen(
+        [sys.executable, script, flag], env={**os.environ, **env}, stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    try:
+        line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 120)
+    except TimeoutError:
+        line = ""
+    if line.strip() != "READY":
+        stop_process(process)
+        raise RuntimeError(f"{script} {flag} did not start")
+    return process
+
+
+def stop_process(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def bounded(awaitable: Awaitable[T], limit_s: float, what: str) -> T:
+    """Every phase of a benchmark ends: a phase that overruns its limit stops the run."""
+    try:
+        return await asyncio.wait_for(awaitable, limit_s)
+    except TimeoutError:
+        raise TimeoutError(f"{what} did not finish within {limit_s:.0f} s") from None
+
+
+def settings_env(settings: Settings, *keys: str) -> dict[str, str]:
+    """GATEWAY_* variables that give a responder process the benchmark's broker, database,
+    topics and group, plus the named settings."""
+    values = settings.model_dump(mode="json")
+    names = ("kafka_bootstrap_servers", "database_url", "consumer_group", "topic_partitions",
+             *keys)
+    env = {f"GATEWAY_{k.upper()}": str(values[k]) for k in names}
+    env.update({f"GATEWAY_{k.upper()}": v for k, v in values.items() if k.startswith("topic_")
+                and isinstance(v, str)})
+    env["GATEWAY_HTTP_PORT"] = "0"  # if this tree's gateway has an HTTP server: any free port
+    return env

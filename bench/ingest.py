@@ -3,13 +3,18 @@
 Publishes N synthetic DMS events (pre-encoded) to fresh 6-partition topics, then measures
   1. a bare aiokafka consumer (fresh group, reads everything from the beginning, does nothing
      else, commits at the end): the ceiling the broker and client allow on this machine;
-  2. the real gateway (gateway.app.Gateway) ingesting the same records into a fresh database:
-     from the first batch handed to the store to the moment the group's committed offsets
-     equal the end offsets, checked afterwards against processed_events.
+  2. the real gateway (gateway.app.Gateway, in its own process) ingesting the same records
+     into a fresh database: from the first batch handed to the store to the moment the group's
+     committed offsets equal the end offsets, checked afterwards against processed_events;
+     its peak RSS is sampled meanwhile.
+After the measured rounds, one more round runs with py-spy attached to the gateway (not
+counted) and prints the top functions by self time. Every phase is bounded (--timeout).
+The last line is `RESULT ingest events_per_s=<median> vs_bare=<ratio> rss_mb=<peak>`.
 
     .venv/bin/python bench/ingest.py [--events 200000] [--bootstrap H:P] [--database-url URL]
 
 Without --bootstrap/--database-url it starts its own broker and PostgreSQL and stops them.
+Loopback only: the broker and PostgreSQL must be on this machine.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import signal
 import statistics
 import sys
 import time
@@ -35,11 +41,18 @@ from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from bench._common import (  # noqa: E402
+    PeakRss,
+    Profile,
     Services,
     add_service_options,
+    bounded,
     command_line,
     delete_topics,
     fresh_database,
+    require_loopback,
+    settings_env,
+    start_process,
+    stop_process,
     table,
 )
 from gateway.app import Gateway  # noqa: E402
@@ -66,10 +79,24 @@ class TimedGateway(Gateway):
 
         async def timed_store(events):  # type: ignore[no-untyped-def]
             if self.first_batch_at is None:
-                self.first_batch_at = time.perf_counter()
+                self.first_batch_at = time.monotonic()  # system-wide: compared across processes
             return await store(events)
 
         self.ingestion.store = timed_store  # type: ignore[method-assign]
+
+
+async def serve_gateway() -> None:
+    """The gateway in its own process until SIGTERM; then prints `FIRST <monotonic time>`."""
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    gateway = TimedGateway(Settings())
+    await gateway.start()
+    try:
+        print("READY", flush=True)
+        await stop.wait()
+    finally:
+        await gateway.stop()
+    print(f"FIRST {gateway.first_batch_at}", flush=True)
 
 
 def bench_settings(bootstrap: str, database_url: str, batch: int) -> Settings:
@@ -164,124 +191,148 @@ async def bare_consumer(settings: Settings, total: int, batch: int, timeout: flo
 
 
 async def gateway_run(
-    settings: Settings, ends: dict[TopicPartition, int], unique: int, timeout: float
-) -> tuple[float, float, int, int]:
-    """(seconds first batch -> last commit, seconds start -> last commit, stored ids, letters)."""
+    settings: Settings, ends: dict[TopicPartition, int], timeout: float, profile: bool
+) -> dict:
+    """Seconds first batch -> last commit and start -> last commit, stored ids, letters, peak
+    RSS (MB) of the gateway process, and its profile summary if asked."""
     admin = AIOKafkaAdminClient(**kafka_connection(settings))
     await admin.start()
-    gateway = TimedGateway(settings)
     try:
-        started = time.perf_counter()
-        await gateway.start()
+        started = time.monotonic()
+        process = await start_process(
+            __file__, "--serve-gateway", settings_env(settings, "ingest_batch_max_records")
+        )
         try:
-            deadline = started + timeout
-            while True:
-                committed = await admin.list_consumer_group_offsets(settings.group("dms"))
-                if all(
-                    committed.get(tp) is not None and committed[tp].offset >= end
-                    for tp, end in ends.items()
-                ):
-                    done = time.perf_counter()
-                    break
-                if time.perf_counter() > deadline:
-                    raise TimeoutError(f"gateway did not finish within {timeout:.0f} s")
-                await asyncio.sleep(0.05)
+            spy = Profile(process.pid, timeout, enabled=profile)
+            async with PeakRss(process.pid) as rss, spy:
+                await bounded(all_committed(admin, settings, ends), timeout, "gateway ingest")
+                done = time.monotonic()
         finally:
-            await gateway.stop()
-        async with gateway.engine.connect() as conn:  # re-opens a connection after dispose
-            stored = await conn.scalar(select(func.count()).select_from(processed_events))
-            letter_count = await conn.scalar(select(func.count()).select_from(letters))
-        await gateway.engine.dispose()
+            stop_process(process)
+        assert process.stdout is not None
+        first = float(process.stdout.read().split("FIRST ")[1].split()[0])
     finally:
         await admin.close()
-    assert gateway.first_batch_at is not None
-    return done - gateway.first_batch_at, done - started, int(stored or 0), int(letter_count or 0)
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            stored = await conn.scalar(select(func.count()).select_from(processed_events))
+            letter_count = await conn.scalar(select(func.count()).select_from(letters))
+    finally:
+        await engine.dispose()
+    return {
+        "seconds": done - first,
+        "with_start": done - started,
+        "stored": int(stored or 0),
+        "letters": int(letter_count or 0),
+        "rss": rss.peak,
+        "profile": spy.summary() if profile else "",
+    }
+
+
+async def all_committed(
+    admin: AIOKafkaAdminClient, settings: Settings, ends: dict[TopicPartition, int]
+) -> None:
+    while True:
+        committed = await admin.list_consumer_group_offsets(settings.group("dms"))
+        if all(
+            committed.get(tp) is not None and committed[tp].offset >= end
+            for tp, end in ends.items()
+        ):
+            return
+        await asyncio.sleep(0.05)
 
 
 async def main_async(args: argparse.Namespace) -> int:
     services = Services(args)
     try:
         services.start()
+        require_loopback(services.bootstrap, services.server_url)
         return await run(args, services)
     finally:
         services.close()
 
 
+async def one_round(args: argparse.Namespace, services: Services, name: str, profile: bool
+                    ) -> dict:
+    """Publish, read with the bare consumer, ingest with the gateway: one row of the table."""
+    async with AsyncExitStack() as stack:
+        database_url = await fresh_database(stack, services.server_url)
+        settings = bench_settings(services.bootstrap, database_url, args.batch)
+        engine = create_engine(database_url)
+        try:
+            await upgrade_to_head(engine)  # schema ready, so the gateway's start is cheap
+        finally:
+            await engine.dispose()
+        await ensure_topics(settings, settings.all_topics)
+        stack.push_async_callback(delete_topics, services.bootstrap, settings.all_topics)
+        print(f"[{name}] encoding and publishing {args.events} events ...", flush=True)
+        total, unique, produce_s = await bounded(
+            publish(settings, args.events), args.timeout, "publishing"
+        )
+        ends = await end_offsets(settings)
+        assert sum(ends.values()) == total, (sum(ends.values()), total)
+        bare_s = await bare_consumer(settings, total, args.batch, args.timeout)
+        print(f"[{name}] bare consumer done; running the gateway ...", flush=True)
+        gateway = await gateway_run(settings, ends, args.timeout, profile)
+    if gateway["stored"] != unique:
+        raise SystemExit(f"ERROR: processed_events has {gateway['stored']} rows, "
+                         f"expected {unique}")
+    return {
+        "round": name, "records": total, "unique": unique, "produce": total / produce_s,
+        "bare": total / bare_s, "gateway": total / gateway["seconds"],
+        "with_start": total / gateway["with_start"], **gateway,
+    }
+
+
 async def run(args: argparse.Namespace, services: Services) -> int:
-    rows, gateway_rates, bare_rates = [], [], []
-    for round_ in range(1, args.repeat + 1):
-        async with AsyncExitStack() as stack:
-            database_url = await fresh_database(stack, services.server_url)
-            settings = bench_settings(services.bootstrap, database_url, args.batch)
-            engine = create_engine(database_url)
-            try:
-                await upgrade_to_head(engine)  # schema ready, so the gateway's start is cheap
-            finally:
-                await engine.dispose()
-            await ensure_topics(settings, settings.all_topics)
-            stack.push_async_callback(delete_topics, services.bootstrap, settings.all_topics)
-            print(f"[round {round_}] encoding and publishing {args.events} events ...", flush=True)
-            total, unique, produce_s = await publish(settings, args.events)
-            ends = await end_offsets(settings)
-            assert sum(ends.values()) == total, (sum(ends.values()), total)
-            bare_s = await bare_consumer(settings, total, args.batch, args.timeout)
-            print(f"[round {round_}] bare consumer done; running the gateway ...", flush=True)
-            gw_s, gw_total_s, stored, letter_count = await gateway_run(
-                settings, ends, unique, args.timeout
-            )
-            if stored != unique:
-                print(f"ERROR: processed_events has {stored} rows, expected {unique}")
-                return 1
-            gateway_rates.append(total / gw_s)
-            bare_rates.append(total / bare_s)
-            rows.append(
-                (
-                    round_,
-                    total,
-                    unique,
-                    letter_count,
-                    f"{total / produce_s:,.0f}",
-                    f"{total / bare_s:,.0f}",
-                    f"{total / gw_s:,.0f}",
-                    f"{total / gw_total_s:,.0f}",
-                    f"{gw_s:.1f}",
-                    f"{(total / gw_s) / (total / bare_s):.2f}",
-                )
-            )
+    rounds = [await one_round(args, services, f"round {n}", False)
+              for n in range(1, args.repeat + 1)]
+    profiled = await one_round(args, services, "profiled", True) if args.profile else None
     store = "SQLite" if services.server_url == "sqlite" else "PostgreSQL"
     print()
     print(f"DMS ingestion, {PARTITIONS} partitions, store {store}, "
           f"ingest_batch_max_records={args.batch}")
-    print(
-        table(
-            (
-                "round",
-                "records",
-                "unique",
-                "letters",
-                "produce/s",
-                "bare ev/s",
-                "gateway ev/s",
-                "incl. start",
-                "gateway s",
-                "gw/bare",
-            ),
-            rows,
+    rows = [
+        (
+            r["round"],
+            r["records"],
+            r["unique"],
+            r["letters"],
+            f"{r['produce']:,.0f}",
+            f"{r['bare']:,.0f}",
+            f"{r['gateway']:,.0f}",
+            f"{r['with_start']:,.0f}",
+            f"{r['seconds']:.1f}",
+            f"{r['gateway'] / r['bare']:.3f}",
+            f"{r['rss']:.0f}",
         )
-    )
-    if args.repeat > 1:
-        print(
-            f"median: gateway {statistics.median(gateway_rates):,.0f} ev/s, "
-            f"bare {statistics.median(bare_rates):,.0f} ev/s"
-        )
+        for r in [*rounds, *([profiled] if profiled else [])]
+    ]
+    print(table(("round", "records", "unique", "letters", "produce/s", "bare ev/s",
+                 "gateway ev/s", "incl. start", "gateway s", "gw/bare", "peak RSS MB"), rows))
+    gateway = statistics.median(r["gateway"] for r in rounds)
+    bare = statistics.median(r["bare"] for r in rounds)
+    print(f"median of the measured rounds: gateway {gateway:,.0f} ev/s, bare {bare:,.0f} ev/s")
     print("gateway ev/s: records / (first batch at the store -> group offsets committed at end)")
-    print("incl. start: the same, from Gateway.start() (migrations already applied, group join)")
+    print("incl. start: the same, from starting the gateway process (migrations already "
+          "applied, group join)")
+    print("profiled: an extra round with py-spy attached to the gateway, not in the median")
+    if profiled:
+        print()
+        print(profiled["profile"])
+    print()
     print("2 shared cores: figures are noisy; repeat (--repeat) and compare medians.")
     print(f"command: {command_line()}")
+    rss = max(r["rss"] for r in rounds)
+    print(f"RESULT ingest events_per_s={gateway:.0f} vs_bare={gateway / bare:.3f} rss_mb={rss:.0f}")
     return 0
 
 
 def main() -> int:
+    if "--serve-gateway" in sys.argv:
+        asyncio.run(serve_gateway())
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=Settings().ingest_batch_max_records,
@@ -289,6 +340,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="give up on a phase after this many seconds")
+    parser.add_argument("--no-profile", dest="profile", action="store_false",
+                        help="skip the extra round profiled with py-spy")
     add_service_options(parser)
     return asyncio.run(main_async(parser.parse_args()))
 

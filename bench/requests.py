@@ -1,17 +1,26 @@
 """Benchmark (not a test): status request/reply latency through the real broker.
 
 A store of N letters (written straight through the ingest use case, no notices queued), then
-the real gateway (gateway.app.Gateway, in its own process) answers status requests offered
-open loop at fixed rates: each request is published at its scheduled time whatever the replies
-do, and latency is measured from that scheduled time to the reply (so a stalled responder
-shows up in the figures). Then saturation: requests published as fast as the client can.
-The same is done for a bare aiokafka echo responder (its own process too) on the same broker.
+three responders in turn, each in its own process, on the same broker and PostgreSQL:
+  - gateway: the real gateway (gateway.app), answering status requests;
+  - durable-echo: the floor of a compliant responder (regulation 3.5.1: every request is
+    recorded before its answer leaves): per fetched batch one audit row per request inserted
+    and committed in PostgreSQL, then the replies sent with acks=all, then offsets committed;
+  - echo: a bare aiokafka responder that sends the request back (the broker's own round trip).
+Each gets a warm-up phase (not counted), then requests offered open loop at fixed rates: each
+request is published at its scheduled time whatever the replies do, and latency is measured
+from that scheduled time to the reply (so a stalled responder shows up in the figures). Then
+saturation: requests published as fast as the client can. Every phase is bounded in time.
+Per phase the responder's CPU time per reply and peak RSS are shown; then the gateway is
+profiled with py-spy in a phase of its own (not in the table) and the top functions by self
+time are printed. The last line is `RESULT requests ...`: ratios gateway / durable echo.
 
-    .venv/bin/python bench/requests.py [--letters 100000] [--rates 100,250,500,1000,2000]
-        [--seconds 10] [--bootstrap H:P] [--database-url URL|sqlite]
+    .venv/bin/python bench/requests.py [--letters 100000] [--rates 100,250,500,1000]
+        [--seconds 10] [--bootstrap H:P] [--database-url URL]
 
 The requesters use the e-gov channel, as the applicant of each letter, so most answers are
 ANSWERED; the per-client rate limit is raised for the run (it would refuse above 500 req/s).
+Loopback only: the broker and PostgreSQL must be on this machine.
 """
 
 from __future__ import annotations
@@ -19,14 +28,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import itertools
-import os
+import math
 import random
 import signal
-import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,12 +52,20 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa:
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench._common import (  # noqa: E402
+    PeakRss,
+    Profile,
     Services,
     add_service_options,
+    bounded,
     command_line,
+    cpu_seconds,
     delete_topics,
     fresh_database,
     fsync_latency,
+    require_loopback,
+    settings_env,
+    start_process,
+    stop_process,
     table,
 )
 from gateway.app import running  # noqa: E402
@@ -63,6 +81,7 @@ from gateway.xmlcodec.egov import EgovXmlCodec  # noqa: E402
 
 PARTITIONS = 6
 REPLY_TIMEOUT_S = 10.0
+DRAIN_LIMIT_S = 60.0
 SATURATION_REQUESTS = 20_000
 
 
@@ -78,9 +97,12 @@ async def serve_gateway() -> None:
         await stop.wait()
 
 
-async def serve_echo() -> None:
-    """Bare responder: consume the request topic, produce the same bytes to its reply_to topic
-    with the correlation id, one at a time (as the gateway does), commit after each batch."""
+@contextlib.asynccontextmanager
+async def echo_clients(
+    name: str,
+) -> AsyncIterator[tuple[AIOKafkaConsumer, AIOKafkaProducer, asyncio.Event]]:
+    """An echo responder's consumer (its own group, on the e-gov request topic), its producer
+    (acks=all, idempotent) and the event SIGTERM sets; prints READY once started."""
     settings = Settings()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -88,7 +110,7 @@ async def serve_echo() -> None:
     consumer = AIOKafkaConsumer(
         settings.topic_egov_requests,
         **connection,
-        group_id=f"{settings.consumer_group}-echo",
+        group_id=f"{settings.consumer_group}-{name}",
         auto_offset_reset="latest",
         enable_auto_commit=False,
     )
@@ -97,6 +119,16 @@ async def serve_echo() -> None:
     await consumer.start()
     try:
         print("READY", flush=True)
+        yield consumer, producer, stop
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def serve_echo() -> None:
+    """Bare responder: consume the request topic, produce the same bytes to its reply_to topic
+    with the correlation id, one at a time, commit after each batch."""
+    async with echo_clients("echo") as (consumer, producer, stop):
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=100)
             for records in batches.values():
@@ -110,9 +142,58 @@ async def serve_echo() -> None:
                     )
             if batches:
                 await consumer.commit()
+
+
+ECHO_AUDIT = """CREATE TABLE IF NOT EXISTS echo_audit (
+    id bigserial PRIMARY KEY, request_topic text NOT NULL, partition integer NOT NULL,
+    "offset" bigint NOT NULL, correlation_id text, reply_topic text, request_hash text NOT NULL,
+    received_at timestamptz NOT NULL, replied_at timestamptz NOT NULL DEFAULT now())"""
+ECHO_INSERT = """INSERT INTO echo_audit
+    (request_topic, partition, "offset", correlation_id, reply_topic, request_hash, received_at)
+    SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[],
+                         $6::text[], $7::timestamptz[])"""
+
+
+async def serve_durable_echo() -> None:
+    """The least a compliant responder must do, serially: per fetched batch, one audit row per
+    request inserted and committed in the same PostgreSQL, then the replies (the request bytes)
+    sent with acks=all and awaited, then the batch's offsets committed."""
+    dsn = make_url(Settings().database_url).set(drivername="postgresql")
+    db = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    await db.execute(ECHO_AUDIT)
+    try:
+        async with echo_clients("durable-echo") as (consumer, producer, stop):
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=100)
+                records = [record for batch in batches.values() for record in batch]
+                if not records:
+                    continue
+                now = datetime.now(UTC)
+                headers = [dict(record.headers or ()) for record in records]
+                async with db.transaction():
+                    await db.execute(
+                        ECHO_INSERT,
+                        [r.topic for r in records],
+                        [r.partition for r in records],
+                        [r.offset for r in records],
+                        [h.get("correlation_id", b"").decode(errors="replace") for h in headers],
+                        [h.get("reply_to", b"").decode(errors="replace") for h in headers],
+                        [hashlib.sha256(r.value or b"").hexdigest() for r in records],
+                        [now] * len(records),
+                    )
+                sent = [
+                    await producer.send(
+                        h["reply_to"].decode(),
+                        r.value,
+                        key=r.key,
+                        headers=[("correlation_id", h["correlation_id"])],
+                    )
+                    for r, h in zip(records, headers, strict=True)
+                ]
+                await asyncio.gather(*sent)
+                await consumer.commit()
     finally:
-        await consumer.stop()
-        await producer.stop()
+        await db.close()
 
 
 # --- the load generator ----------------------------------------------------------------------
@@ -190,7 +271,7 @@ class Requester:
         while len(self.latency) < len(self.sent_at) and time.perf_counter() < deadline:
             await asyncio.sleep(0.01)
 
-    async def drain(self, quiet_s: float = 1.0, limit_s: float = 120.0) -> float:
+    async def drain(self, quiet_s: float = 1.0, limit_s: float = DRAIN_LIMIT_S) -> float:
         """Wait until the responder has worked off any backlog (no reply for quiet_s)."""
         started = time.perf_counter()
         while time.perf_counter() - started < limit_s:
@@ -275,31 +356,6 @@ def summarize(requester: Requester, start: float, sent_end: float) -> dict:
     }
 
 
-async def start_responder(mode: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [sys.executable, __file__, f"--serve-{mode}"],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 120)
-    if line.strip() != "READY":
-        process.kill()
-        raise RuntimeError(f"{mode} responder did not start")
-    return process
-
-
-def stop_responder(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 async def load_store(settings: Settings, letters: int) -> float:
     engine = create_engine(settings.database_url)
     try:
@@ -331,51 +387,77 @@ async def settle(database_url: str) -> None:
         await connection.close()
 
 
-async def measure(mode: str, settings: Settings, env: dict[str, str], args) -> list[dict]:
-    process = await start_responder(mode, env)
+async def phase(
+    requester: Requester, pid: int, name: str, work: Awaitable[dict], limit_s: float
+) -> dict:
+    """One bounded phase, with the responder's CPU time per reply and peak RSS; then waits
+    (bounded) until the responder has worked off its backlog."""
+    cpu = cpu_seconds(pid)
+    async with PeakRss(pid) as rss:
+        result = await bounded(work, limit_s, name)
+    result["cpu_ms"] = 1000 * (cpu_seconds(pid) - cpu) / max(result["replies"], 1)
+    result["rss"] = rss.peak
+    result["drain"] = await bounded(requester.drain(), DRAIN_LIMIT_S + 5, f"{name}: drain")
+    return result
+
+
+async def first_reply(requester: Requester, requests: list[tuple]) -> None:
+    """Until the responder's consumer group has joined and it answers."""
+    for payload, key in itertools.cycle(requests):
+        requester.reset()
+        await requester.send(payload, key, time.perf_counter())
+        await requester.wait_replies(1.0)
+        if requester.latency:
+            return
+
+
+async def measure(
+    mode: str, settings: Settings, env: dict[str, str], args: argparse.Namespace
+) -> tuple[list[dict], str]:
+    """The phases against one responder: rows of the table, and a profile summary if asked."""
+    process = await start_process(__file__, f"--serve-{mode}", env)
+    pid = process.pid
     requester = Requester(settings)
     results = []
+    profile = ""
     try:
         await requester.start()
-        warm = make_requests(settings, args.letters, 200, seed=1)  # also waits for the group
-        for payload, key in warm:
-            requester.reset()
-            await requester.send(payload, key, time.perf_counter())
-            await requester.wait_replies(1.0)
-            if requester.latency:
-                break
-        else:
-            raise RuntimeError(f"{mode}: no reply to warm-up requests")
-        await open_loop(requester, warm, 200)
-        await requester.drain()
+        warm = make_requests(settings, args.letters, 200, seed=1)
+        await bounded(first_reply(requester, warm), 120, f"{mode}: first reply")
+        count = int(args.warmup_rate * args.warmup_seconds)
+        warm = make_requests(settings, args.letters, count, seed=2)
+        result = await phase(requester, pid, f"{mode} warm-up",
+                             open_loop(requester, warm, args.warmup_rate),
+                             args.warmup_seconds + REPLY_TIMEOUT_S + 30)
+        results.append({"mode": mode, "phase": "warm-up", "rate": args.warmup_rate, **result})
         for n, rate in enumerate(args.rates):
-            count = int(rate * args.seconds)
-            requests = make_requests(settings, args.letters, count, seed=100 + n)
-            result = await open_loop(requester, requests, rate)
-            result["drain"] = await requester.drain()
-            results.append({"mode": mode, "rate": rate, **result})
+            requests = make_requests(settings, args.letters, int(rate * args.seconds), 100 + n)
+            result = await phase(requester, pid, f"{mode} {rate} req/s",
+                                 open_loop(requester, requests, rate),
+                                 args.seconds + REPLY_TIMEOUT_S + 30)
+            results.append({"mode": mode, "phase": str(rate), "rate": rate, **result})
             print(f"  {mode} {rate} req/s: p50 {result['p50']:.1f} ms, "
                   f"p99 {result['p99']:.1f} ms, timeouts {result['timeouts']}", flush=True)
         requests = make_requests(settings, args.letters, args.saturation, seed=99)
-        result = await saturation(requester, requests)
-        result["drain"] = 0.0  # the responder is stopped right after; its backlog is dropped
-        results.append({"mode": mode, "rate": "max", **result})
-        print(f"  {mode} saturation: {result['replies_s']:,.0f} replies/s", flush=True)
+        result = await phase(requester, pid, f"{mode} saturation",
+                             saturation(requester, requests),
+                             2 * REPLY_TIMEOUT_S + args.saturation / 200)
+        results.append({"mode": mode, "phase": "saturation", "rate": "max", **result})
+        print(f"  {mode} saturation: {result['replies_s']:,.0f} replies/s, "
+              f"peak RSS {result['rss']:.0f} MB", flush=True)
+        if mode in args.profile:
+            rate = args.profile_rate
+            requests = make_requests(settings, args.letters, int(rate * args.seconds), seed=98)
+            async with Profile(pid, args.seconds + REPLY_TIMEOUT_S + 10) as spy:
+                result = await bounded(open_loop(requester, requests, rate),
+                                       args.seconds + REPLY_TIMEOUT_S + 30, f"{mode} profile")
+            profile = (f"{mode}, open loop {rate} req/s for {args.seconds:.0f} s "
+                       f"({result['replies']} replies, p50 {result['p50']:.1f} ms; not in the "
+                       f"table)\n{spy.summary()}")
     finally:
         await requester.stop()
-        stop_responder(process)
-    return results
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    values = settings.model_dump(mode="json")
-    keys = ("kafka_bootstrap_servers", "database_url", "consumer_group", "topic_partitions",
-            "rate_limit_per_client_per_second", "rate_limit_per_user_per_minute")
-    env = {f"GATEWAY_{k.upper()}": str(values[k]) for k in keys}
-    env.update({f"GATEWAY_{k.upper()}": v for k, v in values.items() if k.startswith("topic_")
-                and isinstance(v, str)})
-    env["GATEWAY_HTTP_PORT"] = "0"  # if this tree's gateway has an HTTP server: any free port
-    return env
+        stop_process(process)
+    return results, profile
 
 
 async def run(args: argparse.Namespace, services: Services) -> int:
@@ -403,18 +485,23 @@ async def run(args: argparse.Namespace, services: Services) -> int:
         print(f"  loaded in {load_s:.0f} s", flush=True)
         await settle(database_url)
         disk = await asyncio.to_thread(fsync_latency)
-        env = settings_env(settings)
-        results = []
+        env = settings_env(
+            settings, "rate_limit_per_client_per_second", "rate_limit_per_user_per_minute"
+        )
+        results, profiles = [], []
         for mode in args.modes:
-            results += await measure(mode, settings, env, args)
+            rows, profile = await measure(mode, settings, env, args)
+            results += rows
+            profiles += [profile] if profile else []
     store = "SQLite" if services.server_url == "sqlite" else "PostgreSQL"
     print()
     print(f"Status requests, {args.letters} letters, store {store}, {PARTITIONS} partitions, "
-          f"open loop {args.seconds:.0f} s per rate; latency = scheduled publish -> reply read")
+          f"open loop {args.seconds:.0f} s per rate after a {args.warmup_seconds:.0f} s warm-up "
+          f"at {args.warmup_rate} req/s; latency = scheduled publish -> reply read")
     rows = [
         (
             r["mode"],
-            r["rate"],
+            r["phase"],
             f"{r['offered']:,.0f}",
             f"{r['replies_s']:,.0f}",
             f"{r['p50']:.1f}",
@@ -423,59 +510,85 @@ async def run(args: argparse.Namespace, services: Services) -> int:
             f"{r['max']:.0f}",
             r["timeouts"],
             r["faults"],
+            f"{r['cpu_ms']:.2f}",
+            f"{r['rss']:.0f}",
             f"{r['drain']:.0f}",
         )
         for r in results
     ]
-    print(table(("responder", "rate", "offered/s", "replies/s", "p50 ms", "p95 ms", "p99 ms",
-                 "max ms", "timeouts", "faults", "drain s"), rows))
-    by = {(r["mode"], r["rate"]): r for r in results}
-    if "gateway" in args.modes and "echo" in args.modes:
-        ratios = [
-            f"{rate}: {by[('gateway', rate)]['p50'] / by[('echo', rate)]['p50']:.2f}"
-            for rate in args.rates
-        ]
-        print("gateway/echo p50 ratio  " + ", ".join(ratios))
-    if "gateway" in args.modes:
-        at500 = by.get(("gateway", 500))
-        sat = by[("gateway", "max")]
-        print("targets: p99 < 25 ms at 500 req/s: "
-              + (f"{at500['p99']:.1f} ms" if at500 else "not measured")
-              + f"; >= 2,000 replies/s at saturation: {sat['replies_s']:,.0f}")
+    print(table(("responder", "phase", "offered/s", "replies/s", "p50 ms", "p95 ms", "p99 ms",
+                 "max ms", "timeouts", "faults", "cpu ms/reply", "peak RSS MB", "drain s"),
+                rows))
     print("faults: replies that are faults (NOT_FOUND etc.); timeouts: no reply within "
-          f"{REPLY_TIMEOUT_S:.0f} s; drain s: time the responder still needed after the phase"
-          " to work off its backlog (the next phase starts after it).")
+          f"{REPLY_TIMEOUT_S:.0f} s; cpu ms/reply: the responder process's CPU time in the "
+          "phase / replies; drain s: time the responder still needed after the phase to work "
+          "off its backlog (the next phase starts after it).")
     print(disk)
+    for profile in profiles:
+        print()
+        print(profile)
+    print()
     print("2 shared cores, shared with other runs: noisy, repeat runs.")
     print(f"command: {command_line()}")
+    print(result_line({(r["mode"], r["phase"]): r for r in results}))
     return 0
+
+
+def result_line(by: dict[tuple[str, str], dict]) -> str:
+    """RESULT requests ...: gateway / durable echo at 500 and 1000 req/s and at saturation."""
+    def ratio(key: str, phase: str) -> float:
+        gateway, floor = by.get(("gateway", phase)), by.get(("durable-echo", phase))
+        if gateway is None or floor is None or not floor[key]:
+            return math.nan
+        return float(gateway[key] / floor[key])
+
+    saturated = by.get(("gateway", "saturation"))
+    rss = saturated["rss"] if saturated else math.nan
+    return (f"RESULT requests p50x500={ratio('p50', '500'):.2f} "
+            f"p50x1000={ratio('p50', '1000'):.2f} p99x500={ratio('p99', '500'):.2f} "
+            f"p99x1000={ratio('p99', '1000'):.2f} "
+            f"saturation={ratio('replies_s', 'saturation'):.2f} rss_mb={rss:.0f}")
 
 
 async def main_async(args: argparse.Namespace) -> int:
     services = Services(args)
     try:
         services.start()
+        require_loopback(services.bootstrap, services.server_url)
+        if services.server_url == "sqlite" and "durable-echo" in args.modes:
+            raise SystemExit("the durable echo writes to PostgreSQL: drop it from --modes")
         return await run(args, services)
     finally:
         services.close()
 
 
+RESPONDERS = {
+    "gateway": serve_gateway,
+    "durable-echo": serve_durable_echo,
+    "echo": serve_echo,
+}
+
+
 def main() -> int:
-    if "--serve-gateway" in sys.argv:
-        asyncio.run(serve_gateway())
-        return 0
-    if "--serve-echo" in sys.argv:
-        asyncio.run(serve_echo())
-        return 0
+    for mode, serve in RESPONDERS.items():
+        if f"--serve-{mode}" in sys.argv:
+            asyncio.run(serve())
+            return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--letters", type=int, default=100_000)
-    parser.add_argument("--rates", default="100,250,500,1000,2000",
+    parser.add_argument("--rates", default="100,250,500,1000",
                         type=lambda s: [int(x) for x in s.split(",") if x])
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per rate")
+    parser.add_argument("--warmup-seconds", type=float, default=5.0)
+    parser.add_argument("--warmup-rate", type=int, default=500)
     parser.add_argument("--saturation", type=int, default=SATURATION_REQUESTS,
                         help="requests published at once for the saturation run")
-    parser.add_argument("--modes", default="gateway,echo",
-                        type=lambda s: [x for x in s.split(",") if x])
+    parser.add_argument("--modes", default="gateway,durable-echo,echo",
+                        type=lambda s: [x for x in s.split(",") if x in RESPONDERS])
+    parser.add_argument("--profile", default="gateway",
+                        type=lambda s: [x for x in s.split(",") if x],
+                        help="responders to profile with py-spy, in a phase of their own")
+    parser.add_argument("--profile-rate", type=int, default=1000)
     add_service_options(parser)
     return asyncio.run(main_async(parser.parse_args()))
 

@@ -174,15 +174,6 @@ def read_timestamp(el: etree._Element) -> datetime:
     return datetime.fromisoformat(token(el))
 
 
-def write_timestamp(value: datetime) -> str:
-    offset = value.utcoffset()
-    if offset is None:
-        raise ValueError(f"timestamp without time zone: {value!r}")
-    if offset.seconds % 60 or offset.microseconds:
-        raise ValueError(f"time zone offset with seconds: {value!r}")
-    return value.isoformat()
-
-
 def children(el: etree._Element, prefix_len: int) -> dict[str, etree._Element]:
     """Child elements by local name (for content models where each name occurs once)."""
     return {child.tag[prefix_len:]: child for child in el}

@@ -36,8 +36,8 @@ from gateway.xmlcodec._schema import (
     resolve_xsd,
     string,
     token,
-    write_timestamp,
 )
+from gateway.xmlcodec._text import write_timestamp
 from gateway.xmlcodec.hardened import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH
 
 DMS_NAMESPACE = "urn:az:customs:appeals:dms:v1"

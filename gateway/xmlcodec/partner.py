@@ -36,8 +36,8 @@ from gateway.xmlcodec._schema import (
     resolve_xsd,
     string,
     token,
-    write_timestamp,
 )
+from gateway.xmlcodec._text import write_timestamp
 from gateway.xmlcodec.egov import (
     fault_for,
     read_deadline,

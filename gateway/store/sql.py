@@ -1,4 +1,7 @@
-"""SQL implementations of the service layer's ports, and the unit of work that binds them."""
+"""SQL implementations of the service layer's ports, and the unit of work that binds them.
+
+Portable SQLAlchemy Core for SQLite and PostgreSQL; PostgreSQL's bulk statements (unnest,
+COPY into staging tables) are in gateway.store.postgres."""
 
 from __future__ import annotations
 
@@ -11,16 +14,11 @@ from uuid import UUID
 
 from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 from sqlalchemy import (
-    BindParameter,
-    Column,
     RowMapping,
     Select,
     String,
     Table,
-    TextClause,
     and_,
-    any_,
-    bindparam,
     case,
     cast,
     event,
@@ -37,7 +35,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from gateway.domain.access_log import Lookup
 from gateway.domain.letters import (
-    FIELD_GROUPS,
     AcceptanceNotice,
     Agency,
     ApplicantKind,
@@ -58,9 +55,11 @@ from gateway.services.ports import (
     StoredReply,
     TopicPartition,
 )
-from gateway.store.audit_ledger import JOURNAL_BARRIER_KEY, SqlAuditLedger
+from gateway.store import postgres
+from gateway.store.audit_ledger import SqlAuditLedger
 from gateway.store.status_notices import SqlStatusNoticeOutbox
 from gateway.store.tables import (
+    LETTER_COLUMN_GROUPS,
     letter_history,
     letters,
     notice_outbox,
@@ -79,88 +78,7 @@ _INSERT: dict[str, Callable[[Table], Any]] = {
 }
 LOOKUPS_SHOWN = 1000  # an access log shows at most this many, newest first
 _CHUNK = 500  # keeps IN (...) lists and multi-row inserts within every driver's limits
-_PG = postgresql.dialect()
-
-
-def _pg_any(column: Any) -> Any:
-    """`column = ANY(:values)`: one array parameter, one cached statement, any list length."""
-    return column == any_(bindparam("values", type_=postgresql.ARRAY(column.type)))
-
-
-def _insertable(table: Table) -> list[Column[Any]]:
-    return [c for c in table.c if c.autoincrement is not True]
-
-
-def _pg_unnest(table: Table, prefix: str = "") -> tuple[str, list[BindParameter[Any]]]:
-    """PostgreSQL: a whole batch in one statement, one array parameter per column
-    (INSERT .. SELECT FROM unnest(..)), instead of one executemany row per record. The
-    parameters are named prefix + column name."""
-    quote = _PG.identifier_preparer.quote
-    columns = _insertable(table)
-    names = ", ".join(quote(c.name) for c in columns)
-    arrays = ", ".join(
-        f"CAST(:{prefix}{c.name} AS {c.type.compile(dialect=_PG)}[])" for c in columns
-    )
-    binds = [bindparam(prefix + c.name, type_=postgresql.ARRAY(c.type)) for c in columns]
-    return f"INSERT INTO {quote(table.name)} ({names}) SELECT * FROM unnest({arrays})", binds
-
-
-def _pg_unnest_insert(table: Table, suffix: str = "") -> TextClause:
-    statement, binds = _pg_unnest(table)
-    return text(f"{statement} {suffix}").bindparams(*binds)
-
-
-# The letters table's columns by field group, each under the sequence that set it: the
-# store's side of Letter.merge. A field is the column of its name, except the value objects
-# below, which take several (a unit test checks that the groups cover the table exactly).
-_COLUMNS_OF_FIELD = {
-    "department": ("department_code", "department_name"),
-    "executor": ("executor_id", "executor_name", "executor_phone"),
-    "forwarded_to": ("forwarded_to_code", "forwarded_to_name"),
-}
-LETTER_COLUMN_GROUPS: dict[str, tuple[str, ...]] = {
-    seq: tuple(column for f in fields for column in _COLUMNS_OF_FIELD.get(f, (f,)))
-    for seq, fields in FIELD_GROUPS.items()
-}
-
-
-def _letter_merge_sql() -> str:
-    """SET clause of the letters upsert: a group takes the incoming values only when the
-    incoming sequence is higher (right-hand sides all see the stored row)."""
-    quote = _PG.identifier_preparer.quote
-    table = quote(letters.name)
-    return ", ".join(
-        f"{quote(column)} = CASE WHEN EXCLUDED.{quote(seq)} > {table}.{quote(seq)} "
-        f"THEN EXCLUDED.{quote(column)} ELSE {table}.{quote(column)} END"
-        for seq, columns in LETTER_COLUMN_GROUPS.items()
-        for column in (*columns, seq)  # the sequence last: the CASEs compare the stored one
-    )
-
-
-def _as_arrays(table: Table, rows: list[dict[str, Any]], prefix: str = "") -> dict[str, list[Any]]:
-    return {prefix + c.name: [row[c.name] for row in rows] for c in _insertable(table)}
-
-
-_PG_MERGE_LETTERS = _pg_unnest_insert(
-    letters, f"ON CONFLICT (registration_number) DO UPDATE SET {_letter_merge_sql()}"
-)
-_PG_ADD_HISTORY = _pg_unnest_insert(letter_history, "ON CONFLICT DO NOTHING")
-# A row another transaction is inserting makes this one wait for it, then skip it if it
-# committed: only the ids this transaction recorded come back.
-_PG_MARK_PROCESSED = _pg_unnest_insert(
-    processed_events, "ON CONFLICT DO NOTHING RETURNING event_id"
-)
-_KEEP_REPLIES, _KEEP_BINDS = _pg_unnest(sent_replies, "r_")
-_RECORD_AUDIT, _AUDIT_BINDS = _pg_unnest(request_audit, "a_")
-# The audit rows and the replies kept for redelivery, in one statement (one round trip). The
-# rows are inserted (and take their ids) only once the sealer's barrier is held shared: see
-# store/audit_ledger.py. The uncorrelated EXISTS runs once, before any row is produced.
-_PG_WRITE_JOURNAL = text(
-    f"WITH barrier AS (SELECT pg_advisory_xact_lock_shared({JOURNAL_BARRIER_KEY})), "
-    f"kept AS ({_KEEP_REPLIES} ON CONFLICT DO NOTHING RETURNING client_id, message_id), "
-    f"audit AS ({_RECORD_AUDIT} WHERE EXISTS (SELECT 1 FROM barrier)) "
-    "SELECT client_id, message_id FROM kept"
-).bindparams(*_KEEP_BINDS, *_AUDIT_BINDS)
+_LETTER_COLUMNS = [c.name for c in letters.c]
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -175,16 +93,19 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    # Batch statements take whole arrays (= ANY(..), unnest(..)); a generic plan cached while
-    # a table was still small would keep seq-scanning it as it grows, so plan every execution.
-    connect_args = (
-        {"server_settings": {"plan_cache_mode": "force_custom_plan"}}
-        if url.startswith("postgresql+asyncpg")
-        else {}
-    )
+    asyncpg = url.startswith("postgresql+asyncpg")
     # No pre-ping: it costs three round trips per checkout. A connection found dead instead
     # fails its unit of work with ConnectionLost, and that invalidates the whole pool.
-    return create_async_engine(url, pool_size=10, max_overflow=10, connect_args=connect_args)
+    engine = create_async_engine(
+        url, pool_size=10, max_overflow=10, connect_args=postgres.CONNECT_ARGS if asyncpg else {}
+    )
+    if asyncpg:
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _staging_tables(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.run_async(postgres.create_staging_tables)
+
+    return engine
 
 
 def _chunks(items: list[Any]) -> Iterable[list[Any]]:
@@ -200,7 +121,7 @@ async def _rows_where_in(
     if not values:
         return []
     if conn.dialect.name == "postgresql":
-        result = await conn.execute(query.where(_pg_any(column)), {"values": list(values)})
+        result = await conn.execute(query.where(postgres.any_of(column)), {"values": list(values)})
         return list(result.mappings())
     rows: list[RowMapping] = []
     for chunk in _chunks(sorted(values)):
@@ -229,7 +150,7 @@ def _letter_row(letter: Letter) -> dict[str, Any]:
         "executor_phone": executor.phone if executor else None,
         "status_seq": letter.status_seq,
         "status": letter.status,
-        "status_at": letter.status_at,
+        "status_at": postgres.aware(letter.status_at),  # COPY bypasses the column type
         "forwarding_seq": letter.forwarding_seq,
         "forwarded_to_code": agency.code if agency else None,
         "forwarded_to_name": agency.name if agency else None,
@@ -333,7 +254,8 @@ class SqlLetterRepository:
         ordered = sorted(changed, key=lambda letter: letter.registration_number)
         rows = [_letter_row(letter) for letter in ordered]
         if self._pg and rows:
-            await self._conn.execute(_PG_MERGE_LETTERS, _as_arrays(letters, rows))
+            records = [tuple(row[column] for column in _LETTER_COLUMNS) for row in rows]
+            await postgres.copy_and_merge(self._conn, postgres.LETTERS, records)
             return
         for chunk in _chunks(rows):
             statement = self._insert(letters)
@@ -352,19 +274,15 @@ class SqlLetterRepository:
             await self._conn.execute(statement, chunk)
 
     async def add_history(self, entries: Iterable[tuple[str, HistoryEntry]]) -> None:
-        rows = [
-            {
-                "registration_number": number,
-                "sequence": e.sequence,
-                "status": e.status,
-                "at": e.at,
-                "note": e.note,
-            }
+        records = [
+            (number, e.sequence, e.status, postgres.aware(e.at), e.note)
             for number, e in sorted(entries, key=lambda item: (item[0], item[1].sequence))
         ]
-        if self._pg and rows:
-            await self._conn.execute(_PG_ADD_HISTORY, _as_arrays(letter_history, rows))
+        if self._pg and records:
+            await postgres.copy_and_merge(self._conn, postgres.HISTORY, records)
             return
+        names = [c.name for c in letter_history.c]
+        rows = [dict(zip(names, values, strict=True)) for values in records]
         for chunk in _chunks(rows):
             await self._conn.execute(self._insert(letter_history).on_conflict_do_nothing(), chunk)
 
@@ -373,8 +291,8 @@ class SqlLetterRepository:
         if not rows:
             return set()
         if self._pg:
-            arrays = _as_arrays(processed_events, rows)
-            return {UUID(i) for i in await self._conn.scalars(_PG_MARK_PROCESSED, arrays)}
+            arrays = postgres.as_arrays(processed_events, rows)
+            return {UUID(i) for i in await self._conn.scalars(postgres.MARK_PROCESSED, arrays)}
         t = processed_events
         statement = self._insert(t).on_conflict_do_nothing().returning(t.c.event_id)
         fresh: set[UUID] = set()
@@ -475,10 +393,10 @@ class SqlRequestJournal:
         ]
         if self._conn.dialect.name == "postgresql":
             arrays = {
-                **_as_arrays(sent_replies, reply_rows, "r_"),
-                **_as_arrays(request_audit, audit_rows, "a_"),
+                **postgres.as_arrays(sent_replies, reply_rows, "r_"),
+                **postgres.as_arrays(request_audit, audit_rows, "a_"),
             }
-            result = await self._conn.execute(_PG_WRITE_JOURNAL, arrays)
+            result = await self._conn.execute(postgres.WRITE_JOURNAL, arrays)
             return {(r.client_id, r.message_id) for r in result}
         if audit_rows:
             await self._conn.execute(insert(request_audit), audit_rows)

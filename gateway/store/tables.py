@@ -22,6 +22,8 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
+from gateway.domain.letters import FIELD_GROUPS
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on both SQLite (which drops the zone) and PostgreSQL."""
@@ -309,3 +311,16 @@ relay_positions = Table(
     Column("next_offset", BigInteger, nullable=False),
     PrimaryKeyConstraint("relay", "topic", "partition"),
 )
+
+# The letters table's columns by field group, each under the sequence that set it: the
+# store's side of Letter.merge. A field is the column of its name, except the value objects
+# below, which take several (a unit test checks that the groups cover the table exactly).
+_COLUMNS_OF_FIELD = {
+    "department": ("department_code", "department_name"),
+    "executor": ("executor_id", "executor_name", "executor_phone"),
+    "forwarded_to": ("forwarded_to_code", "forwarded_to_name"),
+}
+LETTER_COLUMN_GROUPS: dict[str, tuple[str, ...]] = {
+    seq: tuple(column for f in fields for column in _COLUMNS_OF_FIELD.get(f, (f,)))
+    for seq, fields in FIELD_GROUPS.items()
+}

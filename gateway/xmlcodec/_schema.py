@@ -13,6 +13,7 @@ import xmlschema
 from lxml import etree
 
 from gateway.domain.refusals import DecodeError, DecodeFault, shorten
+from gateway.xmlcodec._text import collapse
 from gateway.xmlcodec.hardened import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, parse_untrusted
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,6 @@ log = logging.getLogger(__name__)
 DEFAULT_SCHEMAS_ROOT = Path(__file__).resolve().parents[2] / "schemas"
 NAMESPACE_FAMILY = re.compile(r"urn:az:customs:appeals:([a-z][a-z0-9-]*):v([0-9]+)")
 
-_XML_WS = re.compile(r"[ \t\n\r]+")
 _PREFIX = re.compile(r"(?<=/)[^/:\[\]]+:")
 
 
@@ -146,19 +146,7 @@ class SchemaGate:
 
 def token(el: etree._Element) -> str:
     """Text of an xs:token element, whitespace collapsed as the validators saw it."""
-    text = el.text
-    if not text:
-        return ""
-    if (  # fast path: nothing to collapse (the common case)
-        text[0] != " "
-        and text[-1] != " "
-        and "  " not in text
-        and "\n" not in text
-        and "\t" not in text
-        and "\r" not in text
-    ):
-        return text
-    return _XML_WS.sub(" ", text).strip(" ")
+    return collapse(el.text or "")
 
 
 def string(el: etree._Element) -> str:

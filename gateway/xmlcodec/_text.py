@@ -40,13 +40,15 @@ def _present(value: str | None, type_name: str) -> str:
     return value
 
 
-def _collapsed(value: str) -> bool:
-    """Whether xs:token's whitespace collapsing leaves the value as it is (the common case;
-    cheaper to ask than to collapse)."""
-    return not value or (
+def collapse(value: str) -> str:
+    """xs:token's whitespace rule: runs of tab, CR, LF and space become one space, and none
+    at either end."""
+    if value and (  # fast path: nothing to collapse (the common case)
         value[0] != " " and value[-1] != " " and "  " not in value
         and "\t" not in value and "\n" not in value and "\r" not in value
-    )
+    ):
+        return value
+    return _XML_WS.sub(" ", value).strip(" ")
 
 
 def _xml_chars(value: str, type_name: str) -> None:
@@ -69,7 +71,7 @@ class TokenType:
         """The value as element text; ValueError if the type does not allow it."""
         value = _present(value, self.name)
         _xml_chars(value, self.name)
-        collapsed = value if _collapsed(value) else _XML_WS.sub(" ", value).strip(" ")
+        collapsed = collapse(value)
         if len(collapsed) < self._min or (self._max is not None and len(collapsed) > self._max):
             raise ValueError(f"{self.name}: length {len(collapsed)} of {value[:80]!r}")
         if self._pattern is not None and self._pattern.fullmatch(collapsed) is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -30,14 +31,9 @@ from gateway.domain.refusals import DecodeError, DecodeFault
 from gateway.domain.registration import DEFAULT_PATTERN, RegistrationNumber
 from gateway.xmlcodec._schema import (
     SchemaGate,
-    children,
-    read_date,
-    read_timestamp,
     resolve_xsd,
-    string,
-    token,
 )
-from gateway.xmlcodec._text import write_timestamp
+from gateway.xmlcodec._text import collapse, write_timestamp
 from gateway.xmlcodec.hardened import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH
 
 DMS_NAMESPACE = "urn:az:customs:appeals:dms:v1"
@@ -54,6 +50,77 @@ MESSAGE_TYPES = frozenset(
     }
 )
 _CONCLUSIONS = {"LetterAnswered": Status.ANSWERED, "LetterClosed": Status.CLOSED}
+
+
+def _event(kind: str, texts: dict[str, str | None], number: RegistrationNumber) -> DmsEvent:
+    """The event from a validated message's texts by element name (None: empty element) and
+    its registration number, normalised and checked."""
+
+    def tok(name: str) -> str:  # an xs:token element's value
+        return collapse(texts[name] or "")
+
+    def optional(name: str) -> str | None:
+        return collapse(texts[name] or "") if name in texts else None
+
+    common: dict[str, Any] = {
+        "event_id": UUID(tok("eventId")),
+        "registration_number": number,
+        "sequence": int(tok("sequence")),
+        "occurred_at": datetime.fromisoformat(tok("occurredAt")),
+    }
+    if kind == "LetterRegistered":
+        if "personalIdCode" in texts:
+            applicant = Applicant(ApplicantKind.PERSON, tok("personalIdCode"), tok("fullName"))
+        else:
+            applicant = Applicant(ApplicantKind.COMPANY, tok("taxId"), tok("name"))
+        forwarded_by = None
+        if "agencyCode" in texts:
+            forwarded_by = Agency(tok("agencyCode"), tok("agencyName"))
+        due = optional("controlDueDate")
+        return LetterRegistered(
+            **common,
+            registration_date=date.fromisoformat(tok("registrationDate")),
+            channel=Channel(tok("channel")),
+            applicant=applicant,
+            subject=texts["subject"] or "",
+            forwarded_by=forwarded_by,
+            sender_reference=optional("senderReference"),
+            due_date=date.fromisoformat(due) if due is not None else None,
+            deadline_class=DeadlineClass(optional("deadlineClass") or DeadlineClass.GENERAL),
+        )
+    if kind == "LetterAssigned":
+        return LetterAssigned(
+            **common,
+            department=Department(tok("code"), tok("name")),
+            executor=Executor(tok("id"), tok("fullName"), tok("phone")),
+        )
+    if kind == "StatusChanged":
+        return StatusChanged(
+            **common,
+            status=Status(tok("status")),
+            public_note=(texts["publicNote"] or "") if "publicNote" in texts else None,
+        )
+    if kind == "LetterForwarded":
+        return LetterForwarded(
+            **common,
+            agency=Agency(tok("code"), tok("name")),
+            outgoing_reference=tok("outgoingReference"),
+        )
+    if kind == "LetterExtended":
+        due = optional("controlDueDate")
+        return LetterExtended(
+            **common,
+            working_days=int(tok("extensionWorkingDays")),
+            reason=tok("reason"),
+            applicant_told=tok("applicantTold") in ("true", "1"),
+            due_date=date.fromisoformat(due) if due is not None else None,
+        )
+    return LetterConcluded(
+        **common,
+        outcome=_CONCLUSIONS[kind],
+        answer_date=date.fromisoformat(tok("answerDate")),
+        outgoing_reference=tok("outgoingReference"),
+    )
 
 
 class DmsXmlCodec:
@@ -87,92 +154,18 @@ class DmsXmlCodec:
         root = gate.parse(raw)
         kind = gate.message_type(root, MESSAGE_TYPES)
         gate.validate(root)
+        # One pass over the validated tree: within a message type the XSD gives every element
+        # its own local name (tests/unit/test_xml_dms.py checks), so texts go by local name.
+        n = self._n
+        texts = {el.tag[n:]: el.text for el in root.iter(etree.Element)}
+        number = self._registration_number(kind, texts)
         try:
-            return self._extract(kind, root)
+            return _event(kind, texts, number)
         except (ValueError, KeyError, TypeError) as exc:  # schema-valid yet unrepresentable
             raise DecodeError(DecodeFault.SCHEMA_INVALID, f"unusable value: {exc}") from None
 
-    def _extract(self, kind: str, root: etree._Element) -> DmsEvent:
-        n = self._n
-        el = children(root, n)
-        common: dict[str, Any] = {
-            "event_id": UUID(token(el["eventId"])),
-            "registration_number": self._registration_number(kind, el["registrationNumber"]),
-            "sequence": int(token(el["sequence"])),
-            "occurred_at": read_timestamp(el["occurredAt"]),
-        }
-        if kind == "LetterRegistered":
-            applicant_el = el["applicant"][0]
-            who = children(applicant_el, n)
-            if applicant_el.tag[n:] == "person":
-                applicant = Applicant(
-                    ApplicantKind.PERSON, token(who["personalIdCode"]), token(who["fullName"])
-                )
-            else:
-                applicant = Applicant(
-                    ApplicantKind.COMPANY, token(who["taxId"]), token(who["name"])
-                )
-            forwarded_by = sender_reference = None
-            if (fwd_el := el.get("forwardedBy")) is not None:
-                fwd = children(fwd_el, n)
-                forwarded_by = Agency(token(fwd["agencyCode"]), token(fwd["agencyName"]))
-                if (ref := fwd.get("senderReference")) is not None:
-                    sender_reference = token(ref)
-            due = el.get("controlDueDate")
-            deadline_class = el.get("deadlineClass")
-            return LetterRegistered(
-                **common,
-                registration_date=read_date(el["registrationDate"]),
-                channel=Channel(token(el["channel"])),
-                applicant=applicant,
-                subject=string(el["subject"]),
-                forwarded_by=forwarded_by,
-                sender_reference=sender_reference,
-                due_date=read_date(due) if due is not None else None,
-                deadline_class=DeadlineClass(token(deadline_class))
-                if deadline_class is not None
-                else DeadlineClass.GENERAL,
-            )
-        if kind == "LetterAssigned":
-            dep = children(el["department"], n)
-            exe = children(el["executor"], n)
-            return LetterAssigned(
-                **common,
-                department=Department(token(dep["code"]), token(dep["name"])),
-                executor=Executor(token(exe["id"]), token(exe["fullName"]), token(exe["phone"])),
-            )
-        if kind == "StatusChanged":
-            note = el.get("publicNote")
-            return StatusChanged(
-                **common,
-                status=Status(token(el["status"])),
-                public_note=string(note) if note is not None else None,
-            )
-        if kind == "LetterForwarded":
-            agency = children(el["agency"], n)
-            return LetterForwarded(
-                **common,
-                agency=Agency(token(agency["code"]), token(agency["name"])),
-                outgoing_reference=token(el["outgoingReference"]),
-            )
-        if kind == "LetterExtended":
-            due = el.get("controlDueDate")
-            return LetterExtended(
-                **common,
-                working_days=int(token(el["extensionWorkingDays"])),
-                reason=token(el["reason"]),
-                applicant_told=token(el["applicantTold"]) in ("true", "1"),
-                due_date=read_date(due) if due is not None else None,
-            )
-        return LetterConcluded(
-            **common,
-            outcome=_CONCLUSIONS[kind],
-            answer_date=read_date(el["answerDate"]),
-            outgoing_reference=token(el["outgoingReference"]),
-        )
-
-    def _registration_number(self, kind: str, el: etree._Element) -> RegistrationNumber:
-        as_sent = token(el)
+    def _registration_number(self, kind: str, texts: dict[str, str | None]) -> RegistrationNumber:
+        as_sent = collapse(texts["registrationNumber"] or "")
         number = RegistrationNumber.parse(as_sent, self._numbers)
         if isinstance(number, RegistrationNumber):
             return number

@@ -9,6 +9,7 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+import xmlschema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +32,7 @@ from gateway.domain.letters import (
 from gateway.domain.registration import DEFAULT_PATTERN
 from gateway.settings import Settings
 from gateway.xmlcodec import DecodeError, DecodeFault, DmsXmlCodec, parse_untrusted
+from gateway.xmlcodec.dms import MESSAGE_TYPES
 from gateway.xmlcodec.loading import load_codecs
 
 DMS = Path(__file__).resolve().parents[2] / "schemas" / "dms" / "v1"
@@ -302,3 +304,20 @@ def test_any_event_sent_with_a_lower_case_number_decodes_upper_case(
 ) -> None:
     sent = replace(event, registration_number=event.registration_number.lower())
     assert codec.decode(codec.encode(sent)) == event
+
+
+def _descendant_names(element: xmlschema.XsdElement, depth: int = 0) -> list[str]:
+    assert depth < 16, f"{element.local_name}: the content model nests this deep (recursive?)"
+    names = []
+    for child in element.iterchildren():
+        names += [child.local_name, *_descendant_names(child, depth + 1)]
+    return names
+
+
+@pytest.mark.parametrize("message_type", sorted(MESSAGE_TYPES))
+def test_element_names_are_unique_within_a_message_type(message_type: str) -> None:
+    """The decoder reads a validated event's texts by local name in one pass: that is only
+    right while no name occurs twice in a message type's content model."""
+    schema = xmlschema.XMLSchema(str(DMS / "dms-events.xsd"))
+    names = _descendant_names(schema.elements[message_type])
+    assert len(names) == len(set(names)), sorted(n for n in set(names) if names.count(n) > 1)

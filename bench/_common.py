@@ -330,12 +330,20 @@ def _short(frame: str) -> str:
 # --- responder processes ---------------------------------------------------------------------
 
 
+LOGS = Path(tempfile.gettempdir()) / "gateway-bench-logs"
+
+
 async def start_process(script: str, flag: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    """`python script flag` with env added; waits (bounded) for it to print READY."""
-    process = subprocess.Popen(
-        [sys.executable, script, flag], env={**os.environ, **env}, stdout=subprocess.PIPE,
-        text=True,
-    )
+    """`python script flag` with env added; waits (bounded) for it to print READY. Its log
+    (stderr: the gateway's JSON lines at INFO, as `gateway run` writes them) goes to a file
+    under LOGS."""
+    LOGS.mkdir(exist_ok=True)
+    log = LOGS / f"{Path(script).stem}{flag}-{time.strftime('%H%M%S')}.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, script, flag], env={**os.environ, **env}, stdout=subprocess.PIPE,
+            stderr=stderr, text=True,
+        )
     assert process.stdout is not None
     try:
         line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 120)

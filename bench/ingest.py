@@ -41,12 +41,14 @@ from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from bench._common import (  # noqa: E402
+    LOGS,
     PeakRss,
     Profile,
     Services,
     add_service_options,
     bounded,
     command_line,
+    cpu_seconds,
     delete_topics,
     fresh_database,
     require_loopback,
@@ -62,6 +64,7 @@ from gateway.settings import Settings  # noqa: E402
 from gateway.store.migrate import upgrade_to_head  # noqa: E402
 from gateway.store.sql import create_engine  # noqa: E402
 from gateway.store.tables import letters, processed_events  # noqa: E402
+from gateway.telemetry.logs import configure_logging  # noqa: E402
 from gateway.tools.simulator import generate_events  # noqa: E402
 from gateway.xmlcodec.dms import DmsXmlCodec  # noqa: E402
 
@@ -86,7 +89,9 @@ class TimedGateway(Gateway):
 
 
 async def serve_gateway() -> None:
-    """The gateway in its own process until SIGTERM; then prints `FIRST <monotonic time>`."""
+    """The gateway in its own process until SIGTERM, logging as `gateway run` does; then prints
+    `FIRST <monotonic time>`."""
+    configure_logging("INFO")
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     gateway = TimedGateway(Settings())
@@ -204,9 +209,11 @@ async def gateway_run(
         )
         try:
             spy = Profile(process.pid, timeout, enabled=profile)
+            cpu = cpu_seconds(process.pid)
             async with PeakRss(process.pid) as rss, spy:
                 await bounded(all_committed(admin, settings, ends), timeout, "gateway ingest")
                 done = time.monotonic()
+            cpu = cpu_seconds(process.pid) - cpu
         finally:
             stop_process(process)
         assert process.stdout is not None
@@ -226,6 +233,7 @@ async def gateway_run(
         "stored": int(stored or 0),
         "letters": int(letter_count or 0),
         "rss": rss.peak,
+        "cpu": cpu,
         "profile": spy.summary() if profile else "",
     }
 
@@ -306,24 +314,27 @@ async def run(args: argparse.Namespace, services: Services) -> int:
             f"{r['seconds']:.1f}",
             f"{r['gateway'] / r['bare']:.3f}",
             f"{r['rss']:.0f}",
+            f"{1e6 * r['cpu'] / r['records']:.0f}",
         )
         for r in [*rounds, *([profiled] if profiled else [])]
     ]
     print(table(("round", "records", "unique", "letters", "produce/s", "bare ev/s",
-                 "gateway ev/s", "incl. start", "gateway s", "gw/bare", "peak RSS MB"), rows))
+                 "gateway ev/s", "incl. start", "gateway s", "gw/bare", "peak RSS MB",
+                 "gw CPU µs/ev"), rows))
     gateway = statistics.median(r["gateway"] for r in rounds)
     bare = statistics.median(r["bare"] for r in rounds)
     print(f"median of the measured rounds: gateway {gateway:,.0f} ev/s, bare {bare:,.0f} ev/s")
     print("gateway ev/s: records / (first batch at the store -> group offsets committed at end)")
     print("incl. start: the same, from starting the gateway process (migrations already "
           "applied, group join)")
-    print("profiled: an extra round with py-spy attached to the gateway, not in the median")
+    print("gw CPU µs/ev: the gateway process's CPU time from READY to the end / records")
     if profiled:
+        print("profiled: an extra round with py-spy attached to the gateway, not in the median")
         print()
         print(profiled["profile"])
     print()
     print("2 shared cores: figures are noisy; repeat (--repeat) and compare medians.")
-    print(f"command: {command_line()}")
+    print(f"command: {command_line()}  (responder logs: {LOGS})")
     rss = max(r["rss"] for r in rounds)
     print(f"RESULT ingest events_per_s={gateway:.0f} vs_bare={gateway / bare:.3f} rss_mb={rss:.0f}")
     return 0

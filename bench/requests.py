@@ -52,6 +52,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa:
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench._common import (  # noqa: E402
+    LOGS,
     PeakRss,
     Profile,
     Services,
@@ -75,6 +76,7 @@ from gateway.services.ingestion import ingest_events  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
 from gateway.store.migrate import upgrade_to_head  # noqa: E402
 from gateway.store.sql import SqlUnitOfWork, create_engine  # noqa: E402
+from gateway.telemetry.logs import configure_logging  # noqa: E402
 from gateway.tools.client import build_request  # noqa: E402
 from gateway.tools.simulator import applicant_for, generate_events, registration_number  # noqa: E402
 from gateway.xmlcodec.egov import EgovXmlCodec  # noqa: E402
@@ -89,7 +91,9 @@ SATURATION_REQUESTS = 20_000
 
 
 async def serve_gateway() -> None:
-    """The real gateway, configured by GATEWAY_* environment variables, until SIGTERM."""
+    """The real gateway, configured by GATEWAY_* environment variables, until SIGTERM; it logs
+    as `gateway run` does."""
+    configure_logging("INFO")
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with running(Settings()):
@@ -529,7 +533,7 @@ async def run(args: argparse.Namespace, services: Services) -> int:
         print(profile)
     print()
     print("2 shared cores, shared with other runs: noisy, repeat runs.")
-    print(f"command: {command_line()}")
+    print(f"command: {command_line()}  (responder logs: {LOGS})")
     print(result_line({(r["mode"], r["phase"]): r for r in results}))
     return 0
 

@@ -1,4 +1,5 @@
-"""Micro-benchmark (not a test): µs per decode of a valid DMS event and a valid request.
+"""Micro-benchmark (not a test): µs per decode of a valid DMS event and a valid request, and
+per encode of a status reply (status and fault) and an acceptance notice.
 
 .venv/bin/python bench/xml_decode.py
 """
@@ -12,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gateway.domain.requests import Fault, FaultView  # noqa: E402
 from gateway.xmlcodec import DmsXmlCodec, EgovXmlCodec  # noqa: E402
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
@@ -54,8 +56,17 @@ def main() -> None:
     def encode(_: bytes) -> None:
         status.encode_reply(reply.header, reply.request_hash, reply.status)
 
-    us = median_us(encode, b"")
-    print(f"{'encode_reply (status)':<26} {'':>5}    {us:7.1f} µs/message (median)")
+    def encode_fault(_: bytes) -> None:
+        status.encode_reply(reply.header, reply.request_hash, FaultView(Fault.NOT_FOUND))
+
+    notice = status.decode_notice((SCHEMAS / "egov/v1/examples/notice.xml").read_bytes())
+
+    def encode_notice(_: bytes) -> None:
+        status.encode_notice(notice)
+
+    for label, fn in (("encode_reply (status)", encode), ("encode_reply (fault)", encode_fault),
+                      ("encode_notice", encode_notice)):
+        print(f"{label:<26} {'':>5}    {median_us(fn, b''):7.1f} µs/message (median)")
     bad = (SCHEMAS / "egov/v1/invalid/message-id-too-long.xml").read_bytes()
 
     def refused(raw: bytes) -> None:

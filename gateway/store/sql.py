@@ -287,17 +287,25 @@ class SqlLetterRepository:
             await self._conn.execute(self._insert(letter_history).on_conflict_do_nothing(), chunk)
 
     async def mark_processed(self, events: Iterable[tuple[UUID, str]]) -> set[UUID]:
-        rows = [{"event_id": str(i), "registration_number": n} for i, n in sorted(events)]
-        if not rows:
+        # Ids as text from here on: canonical lower-case UUIDs sort as text in the order of
+        # their values, and text compares and hashes in C (UUIDs in Python).
+        texts = [(str(i), i, n) for i, n in events]
+        ids = {text: i for text, i, _ in texts}
+        ordered = sorted((text, n) for text, _, n in texts)
+        if not ordered:
             return set()
         if self._pg:
-            arrays = postgres.as_arrays(processed_events, rows)
-            return {UUID(i) for i in await self._conn.scalars(postgres.MARK_PROCESSED, arrays)}
+            arrays = {
+                "event_id": [i for i, _ in ordered],
+                "registration_number": [n for _, n in ordered],
+            }
+            return {ids[i] for i in await self._conn.scalars(postgres.MARK_PROCESSED, arrays)}
+        rows = [{"event_id": i, "registration_number": n} for i, n in ordered]
         t = processed_events
         statement = self._insert(t).on_conflict_do_nothing().returning(t.c.event_id)
         fresh: set[UUID] = set()
         for chunk in _chunks(rows):
-            fresh.update(UUID(i) for i in await self._conn.scalars(statement, chunk))
+            fresh.update(ids[i] for i in await self._conn.scalars(statement, chunk))
         return fresh
 
 

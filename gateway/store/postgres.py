@@ -24,6 +24,7 @@ from gateway.store.tables import (
     LETTER_COLUMN_GROUPS,
     letter_history,
     letters,
+    notice_outbox,
     processed_events,
     request_audit,
     sent_replies,
@@ -67,6 +68,8 @@ _statement, _binds = _unnest(processed_events)
 MARK_PROCESSED = text(f"{_statement} ON CONFLICT DO NOTHING RETURNING event_id").bindparams(
     *_binds
 )
+_statement, _binds = _unnest(notice_outbox)
+ADD_NOTICES = text(f"{_statement} ON CONFLICT DO NOTHING").bindparams(*_binds)
 _KEEP_REPLIES, _KEEP_BINDS = _unnest(sent_replies, "r_")
 _RECORD_AUDIT, _AUDIT_BINDS = _unnest(request_audit, "a_")
 # The audit rows and the replies kept for redelivery, in one statement (one round trip). The

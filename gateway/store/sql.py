@@ -347,9 +347,13 @@ class SqlNoticeOutbox:
                 "user_kind": n.user_kind,
                 "user_id": n.user_id,
                 "created_at": now,
+                "published_at": None,
             }
             for n in notices
         ]
+        if self._conn.dialect.name == "postgresql":
+            await self._conn.execute(postgres.ADD_NOTICES, postgres.as_arrays(notice_outbox, rows))
+            return
         statement = self._insert(notice_outbox).on_conflict_do_nothing()
         await self._conn.execute(statement, rows)
 

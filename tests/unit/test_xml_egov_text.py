@@ -53,7 +53,7 @@ NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # where XSD collapses only tab, CR, LF and space, as libxml2 does. So xmlschema is asked
 # only about documents without such characters.
 UNICODE_ONLY_SPACE = re.compile(r"[^\S \t\n\r]")
-PROPERTY = settings(max_examples=400, deadline=None,
+PROPERTY = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # --- strategies: hostile text, and text each XSD type allows ----------------------------------

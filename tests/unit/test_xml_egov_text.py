@@ -75,7 +75,8 @@ plain_char = st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zs", 
 
 
 def tokens(min_size: int, max_size: int) -> st.SearchStrategy[str]:
-    """Token values the XSD allows: words of visible characters, single spaces between."""
+    """Token values the XSD allows: visible characters, nothing for collapsing to change
+    (padded and doubled whitespace comes from `at_the_bounds` and `hostile`)."""
     return st.text(plain_char, min_size=min_size, max_size=max_size).filter(
         lambda s: not NOT_XML.search(s)
     )

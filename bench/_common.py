@@ -233,12 +233,16 @@ def py_spy() -> str | None:
 
 class Profile:
     """py-spy (sampling from outside, so the responder runs unmodified) attached to a process
-    while in `async with`: `.summary()` lists the functions with the most self time."""
+    while in `async with`: `.summary()` lists the functions with the most self time. With
+    `idle`, samples of a thread that waits count too (py-spy --idle): the event loop's wait in
+    select() then shows how much of the wall time the process had nothing to run."""
 
     RATE = 200  # samples per second
 
-    def __init__(self, pid: int, limit_s: float, *, enabled: bool = True) -> None:
-        self.pid, self.limit_s = pid, limit_s
+    def __init__(
+        self, pid: int, limit_s: float, *, enabled: bool = True, idle: bool = False
+    ) -> None:
+        self.pid, self.limit_s, self.idle = pid, limit_s, idle
         self._out = Path(tempfile.mkdtemp(prefix="gateway-bench-profile-")) / "stacks.txt"
         self._process: asyncio.subprocess.Process | None = None
         self._started = 0.0
@@ -255,6 +259,7 @@ class Profile:
                 py_spy() or "py-spy", "record", "--pid", str(self.pid), "--nonblocking",
                 "--function", "--format", "raw", "--rate", str(self.RATE),
                 "--duration", str(int(self.limit_s)), "--output", str(self._out),
+                *(["--idle"] if self.idle else []),
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
             )
         self._started, self._cpu = time.perf_counter(), cpu_seconds(self.pid)
@@ -290,7 +295,8 @@ class Profile:
             own[leaf] += int(count)
             areas[_area(stack)] += int(count)
         total = sum(own.values()) or 1
-        lines = [header, f"  {total} busy samples; by area (where the stack is, innermost "
+        kind = "samples, idle ones included" if self.idle else "busy samples"
+        lines = [header, f"  {total} {kind}; by area (where the stack is, innermost "
                          "package of ours or a library):"]
         lines += [f"    {100 * n / total:5.1f}%  {area}" for area, n in areas.most_common(12)]
         lines.append(f"  top {top} functions by self time (raw stacks: {self._out}):")

@@ -452,7 +452,8 @@ async def measure(
         if mode in args.profile:
             rate = args.profile_rate
             requests = make_requests(settings, args.letters, int(rate * args.seconds), seed=98)
-            async with Profile(pid, args.seconds + REPLY_TIMEOUT_S + 10) as spy:
+            async with Profile(pid, args.seconds + REPLY_TIMEOUT_S + 10,
+                               idle=args.profile_idle) as spy:
                 result = await bounded(open_loop(requester, requests, rate),
                                        args.seconds + REPLY_TIMEOUT_S + 30, f"{mode} profile")
             profile = (f"{mode}, open loop {rate} req/s for {args.seconds:.0f} s "
@@ -593,6 +594,8 @@ def main() -> int:
                         type=lambda s: [x for x in s.split(",") if x],
                         help="responders to profile with py-spy, in a phase of their own")
     parser.add_argument("--profile-rate", type=int, default=1000)
+    parser.add_argument("--profile-idle", action="store_true",
+                        help="count samples of waiting threads too (where the process waits)")
     add_service_options(parser)
     return asyncio.run(main_async(parser.parse_args()))
 

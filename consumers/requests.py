@@ -1,12 +1,12 @@
 """Entry point for requests (status requests from the portal and the call center, partner
-requests): hand the bytes to the use case, publish its reply to the allowed reply topic, then
-hand the offsets to the background committer (consumers/offsets.py). FastStream's own reply
-mechanism is switched off (no_reply) because it would publish to whatever topic the requester
-names."""
+requests): hand the bytes to the use case, then its replies to the reply pipeline
+(consumers/reply_pipeline.py), which publishes them to the allowed reply topics while the next
+batch is decided and hands the offsets to the background committer (consumers/offsets.py).
+FastStream's own reply mechanism is switched off (no_reply) because it would publish to
+whatever topic the requester names."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -20,6 +20,7 @@ from opentelemetry.trace import Link, Span, SpanKind, StatusCode, Tracer
 
 from consumers.offsets import BackgroundCommits
 from consumers.raw import the_message
+from consumers.reply_pipeline import ReplyPipeline
 from gateway.services.audited_requests import AuditedRequestHandler, Decision, Delivery
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.tracing import context_from, headers_for
@@ -52,8 +53,9 @@ def subscribe_requests(
     tracer: Tracer | None = None,
 ) -> None:
     """Requests are taken in batches (whatever has arrived, up to `max_records`): answered in one
-    transaction, their replies published together, then the offsets committed once."""
-    commits = BackgroundCommits()
+    transaction, their replies published together (while the next batch is decided), then the
+    offsets committed once."""
+    pipeline = ReplyPipeline(BackgroundCommits(), publish_retry_s)
     tracer = tracer or trace.NoOpTracer()
 
     @broker.subscriber(
@@ -89,36 +91,49 @@ def subscribe_requests(
                 decisions = await service.handle_batch(
                     [(r.value or b"", d) for r, d in zip(records, deliveries, strict=True)]
                 )
-            if not await _publish_replies(tracer, replies, deliveries, decisions, spans):
-                # Not committed: rewind so the requests come again; their stored replies are
-                # replayed.
-                await message.nack()
-                await asyncio.sleep(publish_retry_s)
-                return
-            commits.answered(message.consumer, records)
-            for delivery, decision, span in zip(deliveries, decisions, spans, strict=True):
-                span.set_attribute("gateway.outcome", decision.outcome)
-                with trace.use_span(span):  # the log line carries the request's trace id
-                    log.info(
-                        "request %s",
-                        decision.outcome,
-                        extra={
-                            "topic": delivery.topic,
-                            "correlation_id": delivery.correlation_id,
-                            "message_id": decision.message_id,
-                            "registration_number": decision.key,
-                            "outcome": decision.outcome,
-                        },
-                    )
-        finally:
+        except BaseException:
             for span in spans:
                 span.end()
-        if metrics is not None:
-            elapsed = time.monotonic() - started
-            for record, decision in zip(records, decisions, strict=True):
-                metrics.request_handled(record.topic, decision.client_id, decision.outcome, elapsed)
-                if not decision.audit_written:
-                    metrics.audit_write_failures.inc()
+            raise
+
+        async def publish() -> bool:
+            try:
+                if not await _publish_replies(tracer, replies, deliveries, decisions, spans):
+                    return False  # not committed: the pipeline rewinds, stored replies replay
+                _log_outcomes(deliveries, decisions, spans)
+            finally:
+                for span in spans:
+                    span.end()
+            if metrics is not None:
+                elapsed = time.monotonic() - started
+                for record, decision in zip(records, decisions, strict=True):
+                    metrics.request_handled(
+                        record.topic, decision.client_id, decision.outcome, elapsed
+                    )
+                    if not decision.audit_written:
+                        metrics.audit_write_failures.inc()
+            return True
+
+        await pipeline.send(message.consumer, records, publish)
+
+
+def _log_outcomes(
+    deliveries: Sequence[Delivery], decisions: Sequence[Decision], spans: Sequence[Span]
+) -> None:
+    for delivery, decision, span in zip(deliveries, decisions, spans, strict=True):
+        span.set_attribute("gateway.outcome", decision.outcome)
+        with trace.use_span(span):  # the log line carries the request's trace id
+            log.info(
+                "request %s",
+                decision.outcome,
+                extra={
+                    "topic": delivery.topic,
+                    "correlation_id": delivery.correlation_id,
+                    "message_id": decision.message_id,
+                    "registration_number": decision.key,
+                    "outcome": decision.outcome,
+                },
+            )
 
 
 def _request_spans(tracer: Tracer, records: Sequence[ConsumerRecord]) -> list[Span]:

@@ -17,12 +17,14 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.domain.letters import DmsEvent
-from gateway.kafka import ensure_topics
+from gateway.kafka import ensure_topics, kafka_connection
 from gateway.settings import Settings
 from gateway.store.sql import create_engine
 from gateway.store.tables import notice_outbox
@@ -430,3 +432,93 @@ async def test_a_stuck_database_keeps_memory_bounded(chaos_services: ChaosServic
     assert stored == unique(events)
     assert diff == dict.fromkeys(diff, 0), diff
     assert alive
+
+
+# ---- 5. the broker refuses the replies for a while (the reply topic takes no message) ------------
+
+REPLY_TOO_BIG = {"max.message.bytes": "200"}  # a reply is over a kilobyte: refused, not retried
+REFUSED_S = 12.0
+
+
+async def _reply_topic_config(settings: Settings, configs: dict[str, str]) -> None:
+    admin = AIOKafkaAdminClient(**kafka_connection(settings))
+    await admin.start()
+    try:
+        resource = ConfigResource(
+            ConfigResourceType.TOPIC, settings.topic_callcenter_replies, configs=configs
+        )
+        await admin.alter_configs([resource])
+    finally:
+        await admin.close()
+
+
+async def _committed(settings: Settings) -> dict[int, int]:
+    """The request consumer group's committed offsets on the call-center request topic."""
+    admin = AIOKafkaAdminClient(**kafka_connection(settings))
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(settings.group("requests"))
+    finally:
+        await admin.close()
+    topic = settings.topic_callcenter_requests
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+
+
+async def test_replies_the_broker_refuses_come_again_and_no_offset_passes_them(
+    chaos_services: ChaosServices,
+):
+    """The reply pipeline's failure path against a real broker: while every publish fails,
+    the requests are rewound and redelivered, no committed offset passes one of them, and once
+    the broker takes replies again each gets its right answer."""
+    events = stream(2_000, seed=505)
+    async with fresh_database(chaos_services.postgres_url) as database:
+        settings = unique_settings(chaos_services.kafka.bootstrap, database, **NO_RATE_LIMITS)
+        await ensure_topics(settings, settings.all_topics)
+        async with FastProducer(settings) as producer:
+            await producer.publish(encode_events(settings, events))
+        expected, history = stable_expectations(settings, events, [])
+        gateway = GatewayProcess(settings, log_dir("replies-refused"))
+        engine = create_engine(database)
+        refusing = False
+        try:
+            gateway.start()
+            await wait_for(lambda: count(engine), lambda c: c >= unique(events), 300)
+            async with RequestLoad(settings, expected, history, timeout_s=120) as load:
+                warm = await load.probe(12)  # every partition answered and committed once
+                await wait_for(lambda: _committed_total(settings), lambda n: n >= 12, 60)
+                committed_before = await _committed(settings)
+                refusing = True
+                await _reply_topic_config(settings, REPLY_TOO_BIG)
+                asking = asyncio.create_task(load.probe(30))
+                await asyncio.sleep(REFUSED_S)
+                committed_while_refused = await _committed(settings)
+                refusing = False
+                await _reply_topic_config(settings, {"max.message.bytes": "1048588"})
+                refused_then_answered = await asyncio.wait_for(asking, 150)
+                after = await load.probe()
+            log = gateway.log_text()
+            alive = gateway.alive()
+        finally:
+            if refusing:
+                await _reply_topic_config(settings, {"max.message.bytes": "1048588"})
+            gateway.stop()
+            await engine.dispose()
+    failed_publishes = log.count("reply publish failed")
+    record_result(
+        "replies refused by the broker 12s",
+        **load.figures(),
+        detail=(
+            f"{failed_publishes} failed publishes; committed before {committed_before}, "
+            f"while refused {committed_while_refused}; outcomes {load.summary()}"
+        ),
+    )
+    assert warm == {"answered": 12}
+    assert failed_publishes > 0, "no publish failed: the fault did not happen"
+    assert committed_while_refused == committed_before, "an offset passed an unpublished reply"
+    assert refused_then_answered == {"answered": 30}, refused_then_answered
+    assert after == {"answered": 30} and load.figures()["wrong_answers"] == 0
+    assert alive
+
+
+async def _committed_total(settings: Settings) -> int:
+    return sum((await _committed(settings)).values())

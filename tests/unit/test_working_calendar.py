@@ -86,6 +86,55 @@ def test_adding_lands_on_a_working_day_after_exactly_n_working_days(start, count
         assert SHIPPED.working_days_between(start, before).value == count - 1
 
 
+def _day_by_day_due(calendar: WorkingCalendar, start: date, count: int) -> date:
+    day, left = start, count
+    while left:
+        day += timedelta(days=1)
+        left -= calendar.is_working_day(day)
+    return day
+
+
+def _day_by_day_between(calendar: WorkingCalendar, start: date, end: date) -> int:
+    first, last = sorted((start, end))
+    days = (last - first).days
+    count = sum(calendar.is_working_day(first + timedelta(days=i)) for i in range(1, days + 1))
+    return count if end >= start else -count
+
+
+@st.composite
+def calendars(draw: st.DrawFn) -> WorkingCalendar:
+    """Published years (some of 2025-2027, so some missing) with random days off and worked
+    weekend days."""
+    years = []
+    for year in draw(st.sets(st.sampled_from([2025, 2026, 2027]))):
+        days = draw(st.sets(st.dates(date(year, 1, 1), date(year, 12, 31)), max_size=60))
+        years.append(YearCalendar(
+            year,
+            frozenset(d for d in days if d.weekday() < 5),
+            frozenset(d for d in days if d.weekday() >= 5),
+        ))
+    return WorkingCalendar.of(years)
+
+
+any_day = st.dates(min_value=date(2024, 6, 1), max_value=date(2028, 6, 1))
+
+
+@given(calendars(), any_day, st.integers(min_value=0, max_value=400))
+def test_adding_is_counting_the_days_one_by_one(calendar, start, count):
+    """The calendar counts with per-year tables; the specification is the plain walk."""
+    due = calendar.add_working_days(start, count)
+    assert due.day == _day_by_day_due(calendar, start, count)
+    assert due.provisional == bool(calendar.missing(range(start.year, due.day.year + 1)))
+
+
+@given(calendars(), any_day, any_day)
+def test_counting_between_is_counting_the_days_one_by_one(calendar, start, end):
+    counted = calendar.working_days_between(start, end)
+    assert counted.value == _day_by_day_between(calendar, start, end)
+    first, last = sorted((start, end))
+    assert counted.provisional == bool(calendar.missing(range(first.year, last.year + 1)))
+
+
 def test_a_day_in_both_lists_is_refused():
     with pytest.raises(ValueError, match="both"):
         YearCalendar(2026, frozenset({date(2026, 6, 6)}), frozenset({date(2026, 6, 6)}))

@@ -15,18 +15,14 @@ from uuid import UUID
 from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 from sqlalchemy import (
     RowMapping,
-    Select,
     String,
     Table,
-    and_,
     case,
     cast,
     event,
     insert,
-    or_,
     select,
     text,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -57,6 +53,13 @@ from gateway.services.ports import (
 )
 from gateway.store import postgres
 from gateway.store.audit_ledger import SqlAuditLedger
+from gateway.store.selection import (
+    chunks,
+    mark_published,
+    oldest_unpublished,
+    rows_where_in,
+    unpublished_with_ids,
+)
 from gateway.store.status_notices import SqlStatusNoticeOutbox
 from gateway.store.tables import (
     LETTER_COLUMN_GROUPS,
@@ -77,7 +80,6 @@ _INSERT: dict[str, Callable[[Table], Any]] = {
     "postgresql": postgresql.insert,
 }
 LOOKUPS_SHOWN = 1000  # an access log shows at most this many, newest first
-_CHUNK = 500  # keeps IN (...) lists and multi-row inserts within every driver's limits
 _LETTER_COLUMNS = [c.name for c in letters.c]
 
 
@@ -106,27 +108,6 @@ def create_engine(url: str) -> AsyncEngine:
             dbapi_connection.run_async(postgres.create_staging_tables)
 
     return engine
-
-
-def _chunks(items: list[Any]) -> Iterable[list[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
-async def _rows_where_in(
-    conn: AsyncConnection, query: Select[Any], column: Any, values: Collection[Any]
-) -> list[RowMapping]:
-    """Rows of `query` whose `column` is one of `values`: on PostgreSQL one statement with an
-    array parameter; elsewhere IN lists of bounded length."""
-    if not values:
-        return []
-    if conn.dialect.name == "postgresql":
-        result = await conn.execute(query.where(postgres.any_of(column)), {"values": list(values)})
-        return list(result.mappings())
-    rows: list[RowMapping] = []
-    for chunk in _chunks(sorted(values)):
-        rows.extend((await conn.execute(query.where(column.in_(chunk)))).mappings())
-    return rows
 
 
 def _letter_row(letter: Letter) -> dict[str, Any]:
@@ -216,7 +197,7 @@ class SqlLetterRepository:
         self._pg = connection.dialect.name == "postgresql"
 
     async def get_many(self, numbers: Collection[str]) -> dict[str, Letter]:
-        rows = await _rows_where_in(
+        rows = await rows_where_in(
             self._conn, select(letters), letters.c.registration_number, numbers
         )
         return {r["registration_number"]: _letter_from_row(r) for r in rows}
@@ -239,7 +220,7 @@ class SqlLetterRepository:
             .order_by(letters.c.registration_number, h.c.sequence)
         )
         found: dict[str, tuple[Letter, list[HistoryEntry]]] = {}
-        for r in await _rows_where_in(self._conn, query, letters.c.registration_number, numbers):
+        for r in await rows_where_in(self._conn, query, letters.c.registration_number, numbers):
             number = r["registration_number"]
             if number not in found:
                 found[number] = (_letter_from_row(r), [])
@@ -257,7 +238,7 @@ class SqlLetterRepository:
             records = [tuple(row[column] for column in _LETTER_COLUMNS) for row in rows]
             await postgres.copy_and_merge(self._conn, postgres.LETTERS, records)
             return
-        for chunk in _chunks(rows):
+        for chunk in chunks(rows):
             statement = self._insert(letters)
             incoming = statement.excluded
             statement = statement.on_conflict_do_update(
@@ -283,7 +264,7 @@ class SqlLetterRepository:
             return
         names = [c.name for c in letter_history.c]
         rows = [dict(zip(names, values, strict=True)) for values in records]
-        for chunk in _chunks(rows):
+        for chunk in chunks(rows):
             await self._conn.execute(self._insert(letter_history).on_conflict_do_nothing(), chunk)
 
     async def mark_processed(self, events: Iterable[tuple[UUID, str]]) -> set[UUID]:
@@ -304,7 +285,7 @@ class SqlLetterRepository:
         t = processed_events
         statement = self._insert(t).on_conflict_do_nothing().returning(t.c.event_id)
         fresh: set[UUID] = set()
-        for chunk in _chunks(rows):
+        for chunk in chunks(rows):
             fresh.update(ids[i] for i in await self._conn.scalars(statement, chunk))
         return fresh
 
@@ -370,7 +351,7 @@ class SqlNoticeOutbox:
 
     async def pending_with_ids(self, notice_ids: Collection[str]) -> list[AcceptanceNotice]:
         query = select(notice_outbox).where(notice_outbox.c.published_at.is_(None))
-        rows = await _rows_where_in(self._conn, query, notice_outbox.c.notice_id, notice_ids)
+        rows = await rows_where_in(self._conn, query, notice_outbox.c.notice_id, notice_ids)
         return [_notice(r) for r in rows]
 
     async def mark_published(self, notice_ids: Collection[UUID], now: datetime) -> None:
@@ -425,7 +406,7 @@ class SqlRequestJournal:
         t = sent_replies
         # Both key columns constrained, so the primary key's index serves the lookup.
         query = select(t).where(t.c.client_id.in_(sorted({client for client, _ in keys})))
-        rows = await _rows_where_in(self._conn, query, t.c.message_id, {m for _, m in keys})
+        rows = await rows_where_in(self._conn, query, t.c.message_id, {m for _, m in keys})
         wanted = set(keys)
         return {
             key: StoredReply(r["request_hash"], r["reply"])
@@ -494,17 +475,8 @@ class SqlPartnerExchange:
         await self._conn.execute(self._insert(partner_notifications).on_conflict_do_nothing(), rows)
 
     async def pending_notifications(self, limit: int) -> list[StatusChangeNotification]:
-        t = partner_notifications
-        query = (
-            select(t)
-            .where(t.c.published_at.is_(None))
-            .order_by(t.c.created_at, t.c.registration_number, t.c.sequence)
-            .limit(limit)
-            .with_for_update(skip_locked=True)  # replicas relaying at once take different rows
-        )
-        found = [_notification(r) for r in (await self._conn.execute(query)).mappings()]
-        # Within what is sent together, a letter's changes go out in sequence order.
-        return sorted(found, key=lambda n: (n.registration_number, n.sequence))
+        rows = await oldest_unpublished(self._conn, partner_notifications, limit)
+        return [_notification(r) for r in rows]
 
     async def pending_notifications_with_ids(
         self, notification_ids: Collection[str]
@@ -513,28 +485,16 @@ class SqlPartnerExchange:
         notification_id = (  # StatusChangeNotification.notification_id, in SQL
             t.c.partner_code + "/" + t.c.registration_number + "/" + cast(t.c.sequence, String)
         )
-        query = select(t).where(t.c.published_at.is_(None))
-        rows = await _rows_where_in(self._conn, query, notification_id, notification_ids)
+        rows = await unpublished_with_ids(self._conn, t, notification_id, notification_ids)
         return [_notification(r) for r in rows]
 
     async def mark_notified(
         self, notifications: Collection[StatusChangeNotification], now: datetime
     ) -> None:
-        if not notifications:
-            return
         t = partner_notifications
-        keys = [(n.partner_code, n.registration_number, n.sequence) for n in notifications]
-        condition = (
-            tuple_(t.c.partner_code, t.c.registration_number, t.c.sequence).in_(keys)
-            if self._conn.dialect.name == "postgresql"
-            else or_(
-                *(
-                    and_(t.c.partner_code == p, t.c.registration_number == r, t.c.sequence == s)
-                    for p, r, s in keys
-                )
-            )
-        )
-        await self._conn.execute(update(t).where(condition).values(published_at=now))
+        key = (t.c.partner_code, t.c.registration_number, t.c.sequence)
+        keys = {(n.partner_code, n.registration_number, n.sequence) for n in notifications}
+        await mark_published(self._conn, t, key, keys, now)
 
 
 class SqlRelayPositions:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import RowMapping, and_, func, or_, select, update
+from sqlalchemy import RowMapping, String, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.domain.letters import Department, Status
 from gateway.domain.status_notices import NoticeExtension, StatusChangeNotice
+from gateway.store.selection import mark_published, oldest_unpublished, unpublished_with_ids
 from gateway.store.tables import status_notices
 
 
@@ -53,47 +54,18 @@ class SqlStatusNoticeOutbox:
         await self._conn.execute(insert(status_notices).on_conflict_do_nothing(), rows)
 
     async def pending(self, limit: int) -> list[StatusChangeNotice]:
-        t = status_notices
-        query = (
-            select(t)
-            .where(t.c.published_at.is_(None))
-            .order_by(t.c.created_at, t.c.registration_number, t.c.sequence)
-            .limit(limit)
-            .with_for_update(skip_locked=True)  # replicas relaying at once take different rows
-        )
-        found = [_notice(r) for r in (await self._conn.execute(query)).mappings()]
-        # Within what is sent together, a letter's changes go out in sequence order.
-        return sorted(found, key=lambda n: (n.registration_number, n.sequence))
+        return [_notice(r) for r in await oldest_unpublished(self._conn, status_notices, limit)]
 
     async def pending_with_ids(self, notice_ids: Collection[str]) -> list[StatusChangeNotice]:
-        keys = [_key(i) for i in notice_ids]
-        wanted = [(number, sequence) for number, sequence in keys if sequence is not None]
-        if not wanted:
-            return []
         t = status_notices
-        query = select(t).where(
-            t.c.published_at.is_(None),
-            or_(*(and_(t.c.registration_number == n, t.c.sequence == q) for n, q in wanted)),
-        )
-        return [_notice(r) for r in (await self._conn.execute(query)).mappings()]
+        notice_id = t.c.registration_number + "/" + cast(t.c.sequence, String)  # .notice_id
+        rows = await unpublished_with_ids(self._conn, t, notice_id, notice_ids)
+        return [_notice(r) for r in rows]
 
     async def mark_published(self, notices: Collection[StatusChangeNotice], now: datetime) -> None:
-        if not notices:
-            return
         t = status_notices
-        condition = or_(
-            *(
-                and_(t.c.registration_number == n.registration_number, t.c.sequence == n.sequence)
-                for n in notices
-            )
-        )
-        await self._conn.execute(update(t).where(condition).values(published_at=now))
-
-
-def _key(notice_id: str) -> tuple[str, int | None]:
-    """`NUMBER/SEQUENCE` (StatusChangeNotice.notice_id); another relay's id gives no sequence."""
-    number, _, sequence = notice_id.rpartition("/")
-    return number, int(sequence) if sequence.isdigit() else None
+        keys = {(n.registration_number, n.sequence) for n in notices}
+        await mark_published(self._conn, t, (t.c.registration_number, t.c.sequence), keys, now)
 
 
 def _notice(r: RowMapping) -> StatusChangeNotice:

@@ -12,7 +12,7 @@ import secrets
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import date
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
@@ -413,7 +413,9 @@ class Gateway:
         """Untraced: the relays poll every few seconds; their span is only for what they send."""
         return SqlUnitOfWork(self.engine)
 
-    async def start(self) -> None:
+    async def start(self, before_ready_line: Callable[[], None] = lambda: None) -> None:
+        """`before_ready_line`: what must be done before anyone reads "gateway ready" and acts
+        on it (the `run` command records its addresses for `ask` and `simulate-dms`)."""
         log.info("starting gateway", extra={"topic": ",".join(self.topics)})
         await self.operations.start()  # live at once; ready once everything below has started
         await self.prepare_store()
@@ -435,6 +437,7 @@ class Gateway:
         gc.collect()
         gc.freeze()
         self.readiness.ok("startup")
+        before_ready_line()
         http = self.http_address
         log.info(
             "gateway ready: Kafka broker %s; health %s/health/ready, metrics %s/metrics "

@@ -301,7 +301,9 @@ async def _serve_until(stop: asyncio.Event, settings: Settings) -> int:
         part = "schemas" if isinstance(exc, SchemasUnavailable) else "calendar"
         await serve_unready(settings, {part: str(exc)}, stop)
         return 0
-    starting = asyncio.create_task(gateway.start())
+    starting = asyncio.create_task(
+        gateway.start(lambda: addresses.record(settings.bootstrap_servers, gateway.http_address))
+    )
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
     try:
@@ -310,7 +312,6 @@ async def _serve_until(stop: asyncio.Event, settings: Settings) -> int:
             await asyncio.gather(starting, return_exceptions=True)
         else:
             starting.result()  # a failed start ends the process with its exception
-            addresses.record(settings.bootstrap_servers, gateway.http_address)
             await stopped
         log.info("shutting down")
     finally:

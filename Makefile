@@ -23,11 +23,13 @@ test: $(STAMP)
 	bash deploy/postgres/pg.sh ensure
 	bash deploy/browser/chromium.sh ensure >/dev/null
 	$(PY) -m ruff check gateway consumers producers console tests bench
+	$(PY) -m ruff format --check gateway consumers producers console tests bench
 	$(PY) -m mypy gateway consumers producers console
 	$(PY) -m pytest
 
 lint: $(STAMP)
 	$(PY) -m ruff check gateway consumers producers console tests bench
+	$(PY) -m ruff format --check gateway consumers producers console tests bench
 	$(PY) -m mypy gateway consumers producers console
 
 ## Fault suite at full size (CHAOS_EVENTS per scenario, default 100,000) and its results table.

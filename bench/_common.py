@@ -94,8 +94,10 @@ class Services:
         if self._args.keep_services and self._started:
             print("services left running; reuse them with:")
             print(f"  --bootstrap {self.bootstrap} --database-url '{self.server_url}'")
-            print(f"  stop them: bash deploy/kafka/kafka.sh stop {self._dir() / 'kafka'}; "
-                  f"bash deploy/postgres/pg.sh stop {self._dir() / 'postgres'}")
+            print(
+                f"  stop them: bash deploy/kafka/kafka.sh stop {self._dir() / 'kafka'}; "
+                f"bash deploy/postgres/pg.sh stop {self._dir() / 'postgres'}"
+            )
             return
         errors = []
         for service in reversed(self._started):
@@ -256,11 +258,23 @@ class Profile:
     async def __aenter__(self) -> Profile:
         if not self.error:
             self._process = await asyncio.create_subprocess_exec(
-                py_spy() or "py-spy", "record", "--pid", str(self.pid), "--nonblocking",
-                "--function", "--format", "raw", "--rate", str(self.RATE),
-                "--duration", str(int(self.limit_s)), "--output", str(self._out),
+                py_spy() or "py-spy",
+                "record",
+                "--pid",
+                str(self.pid),
+                "--nonblocking",
+                "--function",
+                "--format",
+                "raw",
+                "--rate",
+                str(self.RATE),
+                "--duration",
+                str(int(self.limit_s)),
+                "--output",
+                str(self._out),
                 *(["--idle"] if self.idle else []),
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
             )
         self._started, self._cpu = time.perf_counter(), cpu_seconds(self.pid)
         return self
@@ -281,8 +295,10 @@ class Profile:
             self.error = f"py-spy failed: {stderr.decode(errors='replace').strip()[-300:]}"
 
     def summary(self, top: int = 25) -> str:
-        header = (f"CPU profile of pid {self.pid} (py-spy, {self.seconds:.0f} s, process CPU "
-                  f"{self.cpu:.1f} s = {100 * self.cpu / max(self.seconds, 1e-9):.0f}% of a core)")
+        header = (
+            f"CPU profile of pid {self.pid} (py-spy, {self.seconds:.0f} s, process CPU "
+            f"{self.cpu:.1f} s = {100 * self.cpu / max(self.seconds, 1e-9):.0f}% of a core)"
+        )
         if self.error:
             return f"{header}: {self.error}"
         own: collections.Counter[str] = collections.Counter()
@@ -296,8 +312,11 @@ class Profile:
             areas[_area(stack)] += int(count)
         total = sum(own.values()) or 1
         kind = "samples, idle ones included" if self.idle else "busy samples"
-        lines = [header, f"  {total} {kind}; by area (where the stack is, innermost "
-                         "package of ours or a library):"]
+        lines = [
+            header,
+            f"  {total} {kind}; by area (where the stack is, innermost "
+            "package of ours or a library):",
+        ]
         lines += [f"    {100 * n / total:5.1f}%  {area}" for area, n in areas.most_common(12)]
         lines.append(f"  top {top} functions by self time (raw stacks: {self._out}):")
         lines += [f"    {100 * n / total:5.1f}%  {_short(f)}" for f, n in own.most_common(top)]
@@ -305,10 +324,16 @@ class Profile:
 
 
 _AREAS = {  # top package of a frame's file (as py-spy shortens it) -> area
-    "sqlalchemy": "SQLAlchemy", "asyncpg": "asyncpg", "aiokafka": "aiokafka",
-    "faststream": "FastStream", "lxml": "lxml", "xmlschema": "xmlschema",
-    "consumers": "gateway consumers", "producers": "gateway producers",
-    "asyncio": "asyncio event loop", "selectors.py": "asyncio event loop",
+    "sqlalchemy": "SQLAlchemy",
+    "asyncpg": "asyncpg",
+    "aiokafka": "aiokafka",
+    "faststream": "FastStream",
+    "lxml": "lxml",
+    "xmlschema": "xmlschema",
+    "consumers": "gateway consumers",
+    "producers": "gateway producers",
+    "asyncio": "asyncio event loop",
+    "selectors.py": "asyncio event loop",
 }
 
 
@@ -347,8 +372,11 @@ async def start_process(script: str, flag: str, env: dict[str, str]) -> subproce
     log = LOGS / f"{Path(script).stem}{flag}-{time.strftime('%H%M%S')}.log"
     with log.open("w") as stderr:
         process = subprocess.Popen(
-            [sys.executable, script, flag], env={**os.environ, **env}, stdout=subprocess.PIPE,
-            stderr=stderr, text=True,
+            [sys.executable, script, flag],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
         )
     assert process.stdout is not None
     try:
@@ -383,10 +411,14 @@ def settings_env(settings: Settings, *keys: str) -> dict[str, str]:
     """GATEWAY_* variables that give a responder process the benchmark's broker, database,
     topics and group, plus the named settings."""
     values = settings.model_dump(mode="json")
-    names = ("kafka_bootstrap_servers", "database_url", "consumer_group", "topic_partitions",
-             *keys)
+    names = ("kafka_bootstrap_servers", "database_url", "consumer_group", "topic_partitions", *keys)
     env = {f"GATEWAY_{k.upper()}": str(values[k]) for k in names}
-    env.update({f"GATEWAY_{k.upper()}": v for k, v in values.items() if k.startswith("topic_")
-                and isinstance(v, str)})
+    env.update(
+        {
+            f"GATEWAY_{k.upper()}": v
+            for k, v in values.items()
+            if k.startswith("topic_") and isinstance(v, str)
+        }
+    )
     env["GATEWAY_HTTP_PORT"] = "0"  # if this tree's gateway has an HTTP server: any free port
     return env

@@ -261,8 +261,7 @@ async def main_async(args: argparse.Namespace) -> int:
         services.close()
 
 
-async def one_round(args: argparse.Namespace, services: Services, name: str, profile: bool
-                    ) -> dict:
+async def one_round(args: argparse.Namespace, services: Services, name: str, profile: bool) -> dict:
     """Publish, read with the bare consumer, ingest with the gateway: one row of the table."""
     async with AsyncExitStack() as stack:
         database_url = await fresh_database(stack, services.server_url)
@@ -284,23 +283,30 @@ async def one_round(args: argparse.Namespace, services: Services, name: str, pro
         print(f"[{name}] bare consumer done; running the gateway ...", flush=True)
         gateway = await gateway_run(settings, ends, args.timeout, profile)
     if gateway["stored"] != unique:
-        raise SystemExit(f"ERROR: processed_events has {gateway['stored']} rows, "
-                         f"expected {unique}")
+        raise SystemExit(f"ERROR: processed_events has {gateway['stored']} rows, expected {unique}")
     return {
-        "round": name, "records": total, "unique": unique, "produce": total / produce_s,
-        "bare": total / bare_s, "gateway": total / gateway["seconds"],
-        "with_start": total / gateway["with_start"], **gateway,
+        "round": name,
+        "records": total,
+        "unique": unique,
+        "produce": total / produce_s,
+        "bare": total / bare_s,
+        "gateway": total / gateway["seconds"],
+        "with_start": total / gateway["with_start"],
+        **gateway,
     }
 
 
 async def run(args: argparse.Namespace, services: Services) -> int:
-    rounds = [await one_round(args, services, f"round {n}", False)
-              for n in range(1, args.repeat + 1)]
+    rounds = [
+        await one_round(args, services, f"round {n}", False) for n in range(1, args.repeat + 1)
+    ]
     profiled = await one_round(args, services, "profiled", True) if args.profile else None
     store = "SQLite" if services.server_url == "sqlite" else "PostgreSQL"
     print()
-    print(f"DMS ingestion, {PARTITIONS} partitions, store {store}, "
-          f"ingest_batch_max_records={args.batch}")
+    print(
+        f"DMS ingestion, {PARTITIONS} partitions, store {store}, "
+        f"ingest_batch_max_records={args.batch}"
+    )
     rows = [
         (
             r["round"],
@@ -318,15 +324,33 @@ async def run(args: argparse.Namespace, services: Services) -> int:
         )
         for r in [*rounds, *([profiled] if profiled else [])]
     ]
-    print(table(("round", "records", "unique", "letters", "produce/s", "bare ev/s",
-                 "gateway ev/s", "incl. start", "gateway s", "gw/bare", "peak RSS MB",
-                 "gw CPU µs/ev"), rows))
+    print(
+        table(
+            (
+                "round",
+                "records",
+                "unique",
+                "letters",
+                "produce/s",
+                "bare ev/s",
+                "gateway ev/s",
+                "incl. start",
+                "gateway s",
+                "gw/bare",
+                "peak RSS MB",
+                "gw CPU µs/ev",
+            ),
+            rows,
+        )
+    )
     gateway = statistics.median(r["gateway"] for r in rounds)
     bare = statistics.median(r["bare"] for r in rounds)
     print(f"median of the measured rounds: gateway {gateway:,.0f} ev/s, bare {bare:,.0f} ev/s")
     print("gateway ev/s: records / (first batch at the store -> group offsets committed at end)")
-    print("incl. start: the same, from starting the gateway process (migrations already "
-          "applied, group join)")
+    print(
+        "incl. start: the same, from starting the gateway process (migrations already "
+        "applied, group join)"
+    )
     print("gw CPU µs/ev: the gateway process's CPU time from READY to the end / records")
     if profiled:
         print("profiled: an extra round with py-spy attached to the gateway, not in the median")
@@ -346,13 +370,22 @@ def main() -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--batch", type=int, default=Settings().ingest_batch_max_records,
-                        help="ingest_batch_max_records (default: the setting's default)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=Settings().ingest_batch_max_records,
+        help="ingest_batch_max_records (default: the setting's default)",
+    )
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--timeout", type=float, default=600.0,
-                        help="give up on a phase after this many seconds")
-    parser.add_argument("--no-profile", dest="profile", action="store_false",
-                        help="skip the extra round profiled with py-spy")
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="give up on a phase after this many seconds"
+    )
+    parser.add_argument(
+        "--no-profile",
+        dest="profile",
+        action="store_false",
+        help="skip the extra round profiled with py-spy",
+    )
     add_service_options(parser)
     return asyncio.run(main_async(parser.parse_args()))
 

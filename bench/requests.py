@@ -369,7 +369,10 @@ async def load_store(settings: Settings, letters: int) -> float:
         events = generate_events(letters, seed=11)
         while batch := list(itertools.islice(events, 2000)):
             await ingest_events(
-                batch, SqlUnitOfWork(engine), hasher, lambda: datetime.now(UTC),
+                batch,
+                SqlUnitOfWork(engine),
+                hasher,
+                lambda: datetime.now(UTC),
                 queue_notices=False,
             )
         return time.perf_counter() - started
@@ -430,35 +433,59 @@ async def measure(
         await bounded(first_reply(requester, warm), 120, f"{mode}: first reply")
         count = int(args.warmup_rate * args.warmup_seconds)
         warm = make_requests(settings, args.letters, count, seed=2)
-        result = await phase(requester, pid, f"{mode} warm-up",
-                             open_loop(requester, warm, args.warmup_rate),
-                             args.warmup_seconds + REPLY_TIMEOUT_S + 30)
+        result = await phase(
+            requester,
+            pid,
+            f"{mode} warm-up",
+            open_loop(requester, warm, args.warmup_rate),
+            args.warmup_seconds + REPLY_TIMEOUT_S + 30,
+        )
         results.append({"mode": mode, "phase": "warm-up", "rate": args.warmup_rate, **result})
         for n, rate in enumerate(args.rates):
             requests = make_requests(settings, args.letters, int(rate * args.seconds), 100 + n)
-            result = await phase(requester, pid, f"{mode} {rate} req/s",
-                                 open_loop(requester, requests, rate),
-                                 args.seconds + REPLY_TIMEOUT_S + 30)
+            result = await phase(
+                requester,
+                pid,
+                f"{mode} {rate} req/s",
+                open_loop(requester, requests, rate),
+                args.seconds + REPLY_TIMEOUT_S + 30,
+            )
             results.append({"mode": mode, "phase": str(rate), "rate": rate, **result})
-            print(f"  {mode} {rate} req/s: p50 {result['p50']:.1f} ms, "
-                  f"p99 {result['p99']:.1f} ms, timeouts {result['timeouts']}", flush=True)
+            print(
+                f"  {mode} {rate} req/s: p50 {result['p50']:.1f} ms, "
+                f"p99 {result['p99']:.1f} ms, timeouts {result['timeouts']}",
+                flush=True,
+            )
         requests = make_requests(settings, args.letters, args.saturation, seed=99)
-        result = await phase(requester, pid, f"{mode} saturation",
-                             saturation(requester, requests),
-                             2 * REPLY_TIMEOUT_S + args.saturation / 200)
+        result = await phase(
+            requester,
+            pid,
+            f"{mode} saturation",
+            saturation(requester, requests),
+            2 * REPLY_TIMEOUT_S + args.saturation / 200,
+        )
         results.append({"mode": mode, "phase": "saturation", "rate": "max", **result})
-        print(f"  {mode} saturation: {result['replies_s']:,.0f} replies/s, "
-              f"peak RSS {result['rss']:.0f} MB", flush=True)
+        print(
+            f"  {mode} saturation: {result['replies_s']:,.0f} replies/s, "
+            f"peak RSS {result['rss']:.0f} MB",
+            flush=True,
+        )
         if mode in args.profile:
             rate = args.profile_rate
             requests = make_requests(settings, args.letters, int(rate * args.seconds), seed=98)
-            async with Profile(pid, args.seconds + REPLY_TIMEOUT_S + 10,
-                               idle=args.profile_idle) as spy:
-                result = await bounded(open_loop(requester, requests, rate),
-                                       args.seconds + REPLY_TIMEOUT_S + 30, f"{mode} profile")
-            profile = (f"{mode}, open loop {rate} req/s for {args.seconds:.0f} s "
-                       f"({result['replies']} replies, p50 {result['p50']:.1f} ms; not in the "
-                       f"table)\n{spy.summary()}")
+            async with Profile(
+                pid, args.seconds + REPLY_TIMEOUT_S + 10, idle=args.profile_idle
+            ) as spy:
+                result = await bounded(
+                    open_loop(requester, requests, rate),
+                    args.seconds + REPLY_TIMEOUT_S + 30,
+                    f"{mode} profile",
+                )
+            profile = (
+                f"{mode}, open loop {rate} req/s for {args.seconds:.0f} s "
+                f"({result['replies']} replies, p50 {result['p50']:.1f} ms; not in the "
+                f"table)\n{spy.summary()}"
+            )
     finally:
         await requester.stop()
         stop_process(process)
@@ -500,9 +527,11 @@ async def run(args: argparse.Namespace, services: Services) -> int:
             profiles += [profile] if profile else []
     store = "SQLite" if services.server_url == "sqlite" else "PostgreSQL"
     print()
-    print(f"Status requests, {args.letters} letters, store {store}, {PARTITIONS} partitions, "
-          f"open loop {args.seconds:.0f} s per rate after a {args.warmup_seconds:.0f} s warm-up "
-          f"at {args.warmup_rate} req/s; latency = scheduled publish -> reply read")
+    print(
+        f"Status requests, {args.letters} letters, store {store}, {PARTITIONS} partitions, "
+        f"open loop {args.seconds:.0f} s per rate after a {args.warmup_seconds:.0f} s warm-up "
+        f"at {args.warmup_rate} req/s; latency = scheduled publish -> reply read"
+    )
     rows = [
         (
             r["mode"],
@@ -521,13 +550,32 @@ async def run(args: argparse.Namespace, services: Services) -> int:
         )
         for r in results
     ]
-    print(table(("responder", "phase", "offered/s", "replies/s", "p50 ms", "p95 ms", "p99 ms",
-                 "max ms", "timeouts", "faults", "cpu ms/reply", "peak RSS MB", "drain s"),
-                rows))
-    print("faults: replies that are faults (NOT_FOUND etc.); timeouts: no reply within "
-          f"{REPLY_TIMEOUT_S:.0f} s; cpu ms/reply: the responder process's CPU time in the "
-          "phase / replies; drain s: time the responder still needed after the phase to work "
-          "off its backlog (the next phase starts after it).")
+    print(
+        table(
+            (
+                "responder",
+                "phase",
+                "offered/s",
+                "replies/s",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "max ms",
+                "timeouts",
+                "faults",
+                "cpu ms/reply",
+                "peak RSS MB",
+                "drain s",
+            ),
+            rows,
+        )
+    )
+    print(
+        "faults: replies that are faults (NOT_FOUND etc.); timeouts: no reply within "
+        f"{REPLY_TIMEOUT_S:.0f} s; cpu ms/reply: the responder process's CPU time in the "
+        "phase / replies; drain s: time the responder still needed after the phase to work "
+        "off its backlog (the next phase starts after it)."
+    )
     print(disk)
     for profile in profiles:
         print()
@@ -541,6 +589,7 @@ async def run(args: argparse.Namespace, services: Services) -> int:
 
 def result_line(by: dict[tuple[str, str], dict]) -> str:
     """RESULT requests ...: gateway / durable echo at 500 and 1000 req/s and at saturation."""
+
     def ratio(key: str, phase: str) -> float:
         gateway, floor = by.get(("gateway", phase)), by.get(("durable-echo", phase))
         if gateway is None or floor is None or not floor[key]:
@@ -549,10 +598,12 @@ def result_line(by: dict[tuple[str, str], dict]) -> str:
 
     saturated = by.get(("gateway", "saturation"))
     rss = saturated["rss"] if saturated else math.nan
-    return (f"RESULT requests p50x500={ratio('p50', '500'):.2f} "
-            f"p50x1000={ratio('p50', '1000'):.2f} p99x500={ratio('p99', '500'):.2f} "
-            f"p99x1000={ratio('p99', '1000'):.2f} "
-            f"saturation={ratio('replies_s', 'saturation'):.2f} rss_mb={rss:.0f}")
+    return (
+        f"RESULT requests p50x500={ratio('p50', '500'):.2f} "
+        f"p50x1000={ratio('p50', '1000'):.2f} p99x500={ratio('p99', '500'):.2f} "
+        f"p99x1000={ratio('p99', '1000'):.2f} "
+        f"saturation={ratio('replies_s', 'saturation'):.2f} rss_mb={rss:.0f}"
+    )
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -581,21 +632,35 @@ def main() -> int:
             return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--letters", type=int, default=100_000)
-    parser.add_argument("--rates", default="100,250,500,1000",
-                        type=lambda s: [int(x) for x in s.split(",") if x])
+    parser.add_argument(
+        "--rates", default="100,250,500,1000", type=lambda s: [int(x) for x in s.split(",") if x]
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="per rate")
     parser.add_argument("--warmup-seconds", type=float, default=5.0)
     parser.add_argument("--warmup-rate", type=int, default=500)
-    parser.add_argument("--saturation", type=int, default=SATURATION_REQUESTS,
-                        help="requests published at once for the saturation run")
-    parser.add_argument("--modes", default="gateway,durable-echo,echo",
-                        type=lambda s: [x for x in s.split(",") if x in RESPONDERS])
-    parser.add_argument("--profile", default="gateway",
-                        type=lambda s: [x for x in s.split(",") if x],
-                        help="responders to profile with py-spy, in a phase of their own")
+    parser.add_argument(
+        "--saturation",
+        type=int,
+        default=SATURATION_REQUESTS,
+        help="requests published at once for the saturation run",
+    )
+    parser.add_argument(
+        "--modes",
+        default="gateway,durable-echo,echo",
+        type=lambda s: [x for x in s.split(",") if x in RESPONDERS],
+    )
+    parser.add_argument(
+        "--profile",
+        default="gateway",
+        type=lambda s: [x for x in s.split(",") if x],
+        help="responders to profile with py-spy, in a phase of their own",
+    )
     parser.add_argument("--profile-rate", type=int, default=1000)
-    parser.add_argument("--profile-idle", action="store_true",
-                        help="count samples of waiting threads too (where the process waits)")
+    parser.add_argument(
+        "--profile-idle",
+        action="store_true",
+        help="count samples of waiting threads too (where the process waits)",
+    )
     add_service_options(parser)
     return asyncio.run(main_async(parser.parse_args()))
 

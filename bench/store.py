@@ -45,15 +45,21 @@ async def run(args: argparse.Namespace) -> None:
             await upgrade_to_head(engine)
             wall, cpu = time.perf_counter(), time.process_time()
             for start in range(0, len(events), args.batch):
-                await ingest_events(events[start : start + args.batch], SqlUnitOfWork(engine),
-                                    hasher, lambda: datetime.now(UTC))
+                await ingest_events(
+                    events[start : start + args.batch],
+                    SqlUnitOfWork(engine),
+                    hasher,
+                    lambda: datetime.now(UTC),
+                )
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         finally:
             await engine.dispose()
     n = len(events)
-    print(f"ingest_events into PostgreSQL, {n} events in batches of {args.batch}: "
-          f"client CPU {1e6 * cpu / n:.1f} µs/event, wall {1e6 * wall / n:.1f} µs/event "
-          f"({n / wall:,.0f} events/s, one batch at a time)")
+    print(
+        f"ingest_events into PostgreSQL, {n} events in batches of {args.batch}: "
+        f"client CPU {1e6 * cpu / n:.1f} µs/event, wall {1e6 * wall / n:.1f} µs/event "
+        f"({n / wall:,.0f} events/s, one batch at a time)"
+    )
     print(f"command: {command_line()}")
 
 

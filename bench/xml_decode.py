@@ -64,8 +64,11 @@ def main() -> None:
     def encode_notice(_: bytes) -> None:
         status.encode_notice(notice)
 
-    for label, fn in (("encode_reply (status)", encode), ("encode_reply (fault)", encode_fault),
-                      ("encode_notice", encode_notice)):
+    for label, fn in (
+        ("encode_reply (status)", encode),
+        ("encode_reply (fault)", encode_fault),
+        ("encode_notice", encode_notice),
+    ):
         print(f"{label:<26} {'':>5}    {median_us(fn, b''):7.1f} µs/message (median)")
     bad = (SCHEMAS / "egov/v1/invalid/message-id-too-long.xml").read_bytes()
 

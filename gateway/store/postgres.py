@@ -65,9 +65,7 @@ def as_arrays(table: Table, rows: list[dict[str, Any]], prefix: str = "") -> dic
 # A row another transaction is inserting makes this one wait for it, then skip it if it
 # committed: only the ids this transaction recorded come back.
 _statement, _binds = _unnest(processed_events)
-MARK_PROCESSED = text(f"{_statement} ON CONFLICT DO NOTHING RETURNING event_id").bindparams(
-    *_binds
-)
+MARK_PROCESSED = text(f"{_statement} ON CONFLICT DO NOTHING RETURNING event_id").bindparams(*_binds)
 _statement, _binds = _unnest(notice_outbox)
 ADD_NOTICES = text(f"{_statement} ON CONFLICT DO NOTHING").bindparams(*_binds)
 _KEEP_REPLIES, _KEEP_BINDS = _unnest(sent_replies, "r_")
@@ -97,8 +95,7 @@ class Staging:
             f"{_quote(c.name)} {c.type.compile(dialect=DIALECT)}" for c in table.c
         )
         self.create = (
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.name} ({definition}) "
-            "ON COMMIT DELETE ROWS"
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.name} ({definition}) ON COMMIT DELETE ROWS"
         )
         names = ", ".join(_quote(c) for c in self.columns)
         self.merge = text(merge.format(columns=names, staging=self.name))

@@ -44,8 +44,12 @@ def collapse(value: str) -> str:
     """xs:token's whitespace rule: runs of tab, CR, LF and space become one space, and none
     at either end."""
     if value and (  # fast path: nothing to collapse (the common case)
-        value[0] != " " and value[-1] != " " and "  " not in value
-        and "\t" not in value and "\n" not in value and "\r" not in value
+        value[0] != " "
+        and value[-1] != " "
+        and "  " not in value
+        and "\t" not in value
+        and "\n" not in value
+        and "\r" not in value
     ):
         return value
     return _XML_WS.sub(" ", value).strip(" ")
@@ -60,7 +64,10 @@ class TokenType:
     """An xs:token restriction: whitespace collapsed, then length and pattern facets."""
 
     def __init__(
-        self, name: str, min_length: int = 0, max_length: int | None = None,
+        self,
+        name: str,
+        min_length: int = 0,
+        max_length: int | None = None,
         pattern: str | None = None,
     ) -> None:
         self.name = name

@@ -31,9 +31,7 @@ class FakeConsumer:
 
 def records(*at: tuple[int, int]) -> list[ConsumerRecord]:
     """Records at (partition, offset)."""
-    return [
-        ConsumerRecord(TOPIC, p, o, 0, 0, None, b"", None, 0, 0, ()) for p, o in at
-    ]
+    return [ConsumerRecord(TOPIC, p, o, 0, 0, None, b"", None, 0, 0, ()) for p, o in at]
 
 
 def tp(partition: int) -> TopicPartition:
@@ -71,9 +69,7 @@ async def test_the_next_batch_is_decided_while_the_replies_publish_and_commits_f
     await settle()
     assert publishes.started == ["first"] and consumer.commits == []
 
-    second = asyncio.create_task(
-        pipeline.send(consumer, records((0, 11)), publishes.of("second"))
-    )
+    second = asyncio.create_task(pipeline.send(consumer, records((0, 11)), publishes.of("second")))
     await settle()
     assert not second.done(), "the second batch's publish waits for the first one's"
     assert publishes.started == ["first"]

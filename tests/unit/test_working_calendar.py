@@ -108,11 +108,13 @@ def calendars(draw: st.DrawFn) -> WorkingCalendar:
     years = []
     for year in draw(st.sets(st.sampled_from([2025, 2026, 2027]))):
         days = draw(st.sets(st.dates(date(year, 1, 1), date(year, 12, 31)), max_size=60))
-        years.append(YearCalendar(
-            year,
-            frozenset(d for d in days if d.weekday() < 5),
-            frozenset(d for d in days if d.weekday() >= 5),
-        ))
+        years.append(
+            YearCalendar(
+                year,
+                frozenset(d for d in days if d.weekday() < 5),
+                frozenset(d for d in days if d.weekday() >= 5),
+            )
+        )
     return WorkingCalendar.of(years)
 
 

@@ -53,18 +53,53 @@ NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # where XSD collapses only tab, CR, LF and space, as libxml2 does. So xmlschema is asked
 # only about documents without such characters.
 UNICODE_ONLY_SPACE = re.compile(r"[^\S \t\n\r]")
-PROPERTY = settings(max_examples=300, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPERTY = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # --- strategies: hostile text, and text each XSD type allows ----------------------------------
 
 any_char = st.characters(exclude_categories=())  # surrogates and C0 controls included
-tricky = st.sampled_from([
-    "", " ", "  ", "\t", "\r\n", "\r", "a\rb", " a  b ", "<", ">", "&", "&amp;", "]]>", '"', "'",
-    "<x/>", "\x00", "\x1f", "\x7f", "\x85", "\ud800", "\ufffe", "\uffff", "\U0001f600",
-    "Əlavə məlumat", "\u2028", "1234567", "ABCDEFG", "+994 12 404 12 34", "1.0", "a" * 64,
-    "a" * 65, "f" * 64, " " + "f" * 64 + "\n",
-])
+tricky = st.sampled_from(
+    [
+        "",
+        " ",
+        "  ",
+        "\t",
+        "\r\n",
+        "\r",
+        "a\rb",
+        " a  b ",
+        "<",
+        ">",
+        "&",
+        "&amp;",
+        "]]>",
+        '"',
+        "'",
+        "<x/>",
+        "\x00",
+        "\x1f",
+        "\x7f",
+        "\x85",
+        "\ud800",
+        "\ufffe",
+        "\uffff",
+        "\U0001f600",
+        "Əlavə məlumat",
+        "\u2028",
+        "1234567",
+        "ABCDEFG",
+        "+994 12 404 12 34",
+        "1.0",
+        "a" * 64,
+        "a" * 65,
+        "f" * 64,
+        " " + "f" * 64 + "\n",
+    ]
+)
 hostile = st.one_of(
     tricky,
     st.text(any_char, max_size=40),
@@ -92,12 +127,15 @@ VALID = {
     "Code": tokens(1, 32),
     "Name": tokens(1, 300),
     "Phone": st.from_regex(r"\+?[0-9 ()\-]{5,20}", fullmatch=True).filter(
-        lambda s: "  " not in s and s.strip(" ") == s),
+        lambda s: "  " not in s and s.strip(" ") == s
+    ),
     "Label": tokens(1, 100),
-    "Note": st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=500
-                    ).filter(lambda s: not NOT_XML.search(s)),
-    "Sentence": st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1,
-                        max_size=300).filter(lambda s: not NOT_XML.search(s)),
+    "Note": st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=500).filter(
+        lambda s: not NOT_XML.search(s)
+    ),
+    "Sentence": st.text(
+        st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=300
+    ).filter(lambda s: not NOT_XML.search(s)),
     "FaultMessage": tokens(1, 500),
     "FaultDetail": tokens(0, 500),
 }
@@ -109,12 +147,21 @@ def at_the_bounds(type_name: str) -> st.SearchStrategy[str]:
     """Values just inside and just outside the type's length facets (read from the XSD),
     also padded with whitespace that collapsing removes."""
     xsd_type = SCHEMA.types[type_name]
-    lengths = {n for bound in (xsd_type.min_length, xsd_type.max_length) if bound is not None
-               for n in (bound - 1, bound, bound + 1) if n >= 0}
+    lengths = {
+        n
+        for bound in (xsd_type.min_length, xsd_type.max_length)
+        if bound is not None
+        for n in (bound - 1, bound, bound + 1)
+        if n >= 0
+    }
     if not lengths:
         return st.nothing()
-    return st.builds(lambda n, pad, c: pad + c * n + pad, st.sampled_from(sorted(lengths)),
-                     st.sampled_from(["", " ", "\n\t", "\r\n "]), st.sampled_from("aə1 \t"))
+    return st.builds(
+        lambda n, pad, c: pad + c * n + pad,
+        st.sampled_from(sorted(lengths)),
+        st.sampled_from(["", " ", "\n\t", "\r\n "]),
+        st.sampled_from("aə1 \t"),
+    )
 
 
 def maybe_valid(type_name: str) -> st.SearchStrategy[str]:
@@ -125,11 +172,14 @@ def probe_schema() -> etree.XMLSchema:
     """A schema with one element per simple type of the status XSD, for libxml2 to judge
     a single value."""
     elements = "".join(
-        f'<xs:element name="{name}" type="sts:{name}"/>' for name in (*VALID, *INTEGERS))
-    text = (f'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:sts="{STATUS_NAMESPACE}"'
-            f' targetNamespace="urn:probe" elementFormDefault="qualified">'
-            f'<xs:import namespace="{STATUS_NAMESPACE}" schemaLocation="{XSD.as_uri()}"/>'
-            f"{elements}</xs:schema>")
+        f'<xs:element name="{name}" type="sts:{name}"/>' for name in (*VALID, *INTEGERS)
+    )
+    text = (
+        f'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:sts="{STATUS_NAMESPACE}"'
+        f' targetNamespace="urn:probe" elementFormDefault="qualified">'
+        f'<xs:import namespace="{STATUS_NAMESPACE}" schemaLocation="{XSD.as_uri()}"/>'
+        f"{elements}</xs:schema>"
+    )
     return etree.XMLSchema(etree.fromstring(text.encode()))
 
 
@@ -162,7 +212,8 @@ def test_every_text_type_has_valid_examples() -> None:
 def test_the_note_limit_is_the_xsds() -> None:
     content = SCHEMA.types["Explanation"].content
     assert {e.local_name: e.max_occurs for e in content.iter_elements()}["note"] == (
-        EXPLANATION_MAX_NOTES)
+        EXPLANATION_MAX_NOTES
+    )
 
 
 @pytest.mark.parametrize("name", sorted(VALID))
@@ -185,8 +236,9 @@ def integer_range(name: str) -> tuple[int, int]:
 @given(data=st.data())
 def test_integer_type_agrees_with_the_xsd(name: str, data: st.DataObject) -> None:
     low, high = integer_range(name)
-    value = data.draw(st.one_of(
-        st.integers(), st.integers(low - 2, low + 2), st.integers(high - 2, high + 2)))
+    value = data.draw(
+        st.one_of(st.integers(), st.integers(low - 2, low + 2), st.integers(high - 2, high + 2))
+    )
     try:
         written: str | None = INTEGERS[name](value)
     except ValueError:
@@ -197,9 +249,16 @@ def test_integer_type_agrees_with_the_xsd(name: str, data: st.DataObject) -> Non
 
 @pytest.mark.parametrize(
     ("xsd_type", "enum"),
-    [("StatusCode", Status), ("FaultCode", Fault), ("Channel", Channel),
-     ("UserKind", ApplicantKind), ("Language", Language), ("DeadlineKind", DeadlineKind),
-     ("DeadlineClass", DeadlineClass), ("DeadlineState", DeadlineState)],
+    [
+        ("StatusCode", Status),
+        ("FaultCode", Fault),
+        ("Channel", Channel),
+        ("UserKind", ApplicantKind),
+        ("Language", Language),
+        ("DeadlineKind", DeadlineKind),
+        ("DeadlineClass", DeadlineClass),
+        ("DeadlineState", DeadlineState),
+    ],
 )
 def test_enumerations_are_the_xsds(xsd_type: str, enum: type) -> None:
     assert set(SCHEMA.types[xsd_type].enumeration) == {member.value for member in enum}
@@ -210,30 +269,46 @@ def test_enumerations_are_the_xsds(xsd_type: str, enum: type) -> None:
 zones = st.one_of(
     st.just(UTC),
     st.builds(lambda m: timezone(timedelta(minutes=m)), st.integers(-14 * 60, 14 * 60)),
-    st.builds(lambda s: timezone(timedelta(seconds=s)),  # beyond ±14:00, or with seconds
-              st.integers(-86_399, 86_399)),
+    st.builds(
+        lambda s: timezone(timedelta(seconds=s)),  # beyond ±14:00, or with seconds
+        st.integers(-86_399, 86_399),
+    ),
 )
 moments = st.datetimes(timezones=st.one_of(zones, st.none()))
 valid_moments = st.datetimes(
-    timezones=st.builds(lambda m: timezone(timedelta(minutes=m)), st.integers(-840, 840)))
+    timezones=st.builds(lambda m: timezone(timedelta(minutes=m)), st.integers(-840, 840))
+)
 
 
 def headers(hostile_values: bool) -> st.SearchStrategy[RequestHeader]:
     def field(name: str) -> st.SearchStrategy[str]:
         return maybe_valid(name) if hostile_values else VALID[name]
 
-    user = st.builds(lambda u, k, a: (u, k, a, None), field("UserIdValue"),
-                     st.sampled_from(ApplicantKind), field("AuthLevel"))
+    user = st.builds(
+        lambda u, k, a: (u, k, a, None),
+        field("UserIdValue"),
+        st.sampled_from(ApplicantKind),
+        field("AuthLevel"),
+    )
     operator = st.builds(lambda o: (None, None, None, o), field("Identifier"))
     parties = st.one_of(user, operator)
     if hostile_values:  # also structurally wrong: partial users, a user and an operator
-        parties = st.one_of(parties, st.tuples(
-            st.none() | field("UserIdValue"), st.none() | st.sampled_from(ApplicantKind),
-            st.none() | field("AuthLevel"), st.none() | field("Identifier")))
+        parties = st.one_of(
+            parties,
+            st.tuples(
+                st.none() | field("UserIdValue"),
+                st.none() | st.sampled_from(ApplicantKind),
+                st.none() | field("AuthLevel"),
+                st.none() | field("Identifier"),
+            ),
+        )
     return st.builds(
         lambda c, s, i, v, p: RequestHeader(c, s, i, v, *p),
-        field("Identifier"), field("Identifier"), field("Identifier"),
-        field("ProtocolVersion"), parties,
+        field("Identifier"),
+        field("Identifier"),
+        field("Identifier"),
+        field("ProtocolVersion"),
+        parties,
     )
 
 
@@ -243,34 +318,57 @@ def views(hostile_values: bool) -> st.SearchStrategy[StatusView]:
 
     at = moments if hostile_values else valid_moments
     sequences = st.integers(-5, 2**64) if hostile_values else st.integers(1, 2**63 - 1)
-    pair = (st.tuples(st.none() | field("Code"), st.none() | field("Name")) if hostile_values
-            else st.one_of(st.tuples(field("Code"), field("Name")), st.just((None, None))))
-    executor = (st.tuples(st.none() | field("Name"), st.none() | field("Phone"))
-                if hostile_values
-                else st.one_of(st.tuples(field("Name"), field("Phone")), st.just((None, None))))
-    entry = st.builds(HistoryEntry, sequences, st.sampled_from(Status), at,
-                      st.none() | field("Note"))
+    pair = (
+        st.tuples(st.none() | field("Code"), st.none() | field("Name"))
+        if hostile_values
+        else st.one_of(st.tuples(field("Code"), field("Name")), st.just((None, None)))
+    )
+    executor = (
+        st.tuples(st.none() | field("Name"), st.none() | field("Phone"))
+        if hostile_values
+        else st.one_of(st.tuples(field("Name"), field("Phone")), st.just((None, None)))
+    )
+    entry = st.builds(
+        HistoryEntry, sequences, st.sampled_from(Status), at, st.none() | field("Note")
+    )
+
+    def view(number, registered, status, changed, dep, exe, due, history, as_of, *rest):
+        return StatusView(
+            number, registered, status, changed, *dep, *exe, due, tuple(history), as_of, *rest
+        )
+
     return st.builds(
-        lambda number, registered, status, changed, dep, exe, due, history, as_of, deadline,
-        explanation: StatusView(
-            number, registered, status, changed, dep[0], dep[1], exe[0], exe[1], due,
-            tuple(history), as_of, deadline, explanation),
-        field("RegistrationNumber"), st.none() | st.dates(), st.sampled_from(Status), at, pair,
-        executor, st.none() | st.dates(), st.lists(entry, max_size=4), at,
-        st.none() | deadlines(hostile_values), st.none() | explanations(hostile_values),
+        view,
+        field("RegistrationNumber"),
+        st.none() | st.dates(),
+        st.sampled_from(Status),
+        at,
+        pair,
+        executor,
+        st.none() | st.dates(),
+        st.lists(entry, max_size=4),
+        at,
+        st.none() | deadlines(hostile_values),
+        st.none() | explanations(hostile_values),
     )
 
 
 def deadlines(hostile_values: bool) -> st.SearchStrategy[Deadline]:
     days = st.integers(-5, 1_200) if hostile_values else st.integers(1, 999)
-    left = (st.integers(-200_000, 200_000) if hostile_values
-            else st.integers(-99_999, 99_999))
+    left = st.integers(-200_000, 200_000) if hostile_values else st.integers(-99_999, 99_999)
     reason = maybe_valid("Note") if hostile_values else VALID["Note"]
     extension = st.builds(lambda d, r, t: Extension(d, d, r, t), days, reason, st.booleans())
     return st.builds(
-        Deadline, st.sampled_from(DeadlineKind), st.sampled_from(DeadlineClass), st.dates(),
-        st.sampled_from(DeadlineState), st.none() | left, st.booleans(), st.none() | extension,
-        st.just(None))
+        Deadline,
+        st.sampled_from(DeadlineKind),
+        st.sampled_from(DeadlineClass),
+        st.dates(),
+        st.sampled_from(DeadlineState),
+        st.none() | left,
+        st.booleans(),
+        st.none() | extension,
+        st.just(None),
+    )
 
 
 def explanations(hostile_values: bool) -> st.SearchStrategy[Explanation]:
@@ -278,11 +376,16 @@ def explanations(hostile_values: bool) -> st.SearchStrategy[Explanation]:
         return maybe_valid(name) if hostile_values else VALID[name]
 
     text = st.builds(PlainText, field("Label"), field("Sentence"))
-    notes = st.lists(text, max_size=EXPLANATION_MAX_NOTES + 1 if hostile_values
-                     else EXPLANATION_MAX_NOTES)
-    return st.builds(lambda lang, status, deadline, n: Explanation(lang, status, deadline,
-                                                                    tuple(n)),
-                     st.sampled_from(Language), text, st.none() | text, notes)
+    notes = st.lists(
+        text, max_size=EXPLANATION_MAX_NOTES + 1 if hostile_values else EXPLANATION_MAX_NOTES
+    )
+    return st.builds(
+        lambda lang, status, deadline, n: Explanation(lang, status, deadline, tuple(n)),
+        st.sampled_from(Language),
+        text,
+        st.none() | text,
+        notes,
+    )
 
 
 faults = st.builds(FaultView, st.sampled_from(Fault), st.none() | hostile)
@@ -300,24 +403,41 @@ def as_read(header: RequestHeader | None) -> RequestHeader | None:
         return None
     user = header.user_id is not None
     return RequestHeader(
-        collapse(header.client_id) or "", collapse(header.service_code) or "",
-        collapse(header.message_id) or "", collapse(header.protocol_version) or "",
-        collapse(header.user_id), header.user_kind if user else None,
-        collapse(header.auth_level) if user else None, collapse(header.operator_id))
+        collapse(header.client_id) or "",
+        collapse(header.service_code) or "",
+        collapse(header.message_id) or "",
+        collapse(header.protocol_version) or "",
+        collapse(header.user_id),
+        header.user_kind if user else None,
+        collapse(header.auth_level) if user else None,
+        collapse(header.operator_id),
+    )
 
 
 def view_as_read(view: StatusView) -> StatusView:
     explanation = view.explanation
     if explanation is not None:
         explanation = Explanation(
-            explanation.language, text_as_read(explanation.status),
+            explanation.language,
+            text_as_read(explanation.status),
             None if explanation.deadline is None else text_as_read(explanation.deadline),
-            tuple(text_as_read(note) for note in explanation.notes))
+            tuple(text_as_read(note) for note in explanation.notes),
+        )
     return StatusView(
-        collapse(view.registration_number) or "", view.registration_date, view.status,
-        view.last_change_at, collapse(view.department_code), collapse(view.department_name),
-        collapse(view.executor_name), collapse(view.executor_phone), view.due_date,
-        view.history, view.as_of, view.deadline, explanation)
+        collapse(view.registration_number) or "",
+        view.registration_date,
+        view.status,
+        view.last_change_at,
+        collapse(view.department_code),
+        collapse(view.department_name),
+        collapse(view.executor_name),
+        collapse(view.executor_phone),
+        view.due_date,
+        view.history,
+        view.as_of,
+        view.deadline,
+        explanation,
+    )
 
 
 def text_as_read(text: PlainText) -> PlainText:
@@ -331,8 +451,7 @@ def assert_valid(raw: bytes) -> None:
         assert CODEC.gate.xmlschema_accepts(root), raw
 
 
-def check_reply(header: RequestHeader | None, digest: str, result: StatusView | FaultView
-                ) -> bool:
+def check_reply(header: RequestHeader | None, digest: str, result: StatusView | FaultView) -> bool:
     """Valid, and decodes back to what was given; False when refused with ValueError."""
     try:
         raw = CODEC.encode_reply(header, digest, result)
@@ -351,8 +470,11 @@ def check_reply(header: RequestHeader | None, digest: str, result: StatusView | 
 
 
 @PROPERTY
-@given(header=st.none() | headers(True), digest=maybe_valid("Sha256Hex"),
-       result=st.one_of(faults, views(True)))
+@given(
+    header=st.none() | headers(True),
+    digest=maybe_valid("Sha256Hex"),
+    result=st.one_of(faults, views(True)),
+)
 def test_any_reply_written_is_valid_and_reads_back(
     header: RequestHeader | None, digest: str, result: StatusView | FaultView
 ) -> None:
@@ -370,9 +492,13 @@ def test_any_deadline_and_explanation_written_is_valid_and_read_back(
 
 
 @PROPERTY
-@given(header=st.none() | headers(False), digest=VALID["Sha256Hex"],
-       result=st.one_of(st.builds(FaultView, st.sampled_from(Fault),
-                                  st.none() | VALID["FaultDetail"]), views(False)))
+@given(
+    header=st.none() | headers(False),
+    digest=VALID["Sha256Hex"],
+    result=st.one_of(
+        st.builds(FaultView, st.sampled_from(Fault), st.none() | VALID["FaultDetail"]), views(False)
+    ),
+)
 def test_a_reply_the_xsd_allows_is_never_refused(
     header: RequestHeader | None, digest: str, result: StatusView | FaultView
 ) -> None:
@@ -380,11 +506,20 @@ def test_a_reply_the_xsd_allows_is_never_refused(
 
 
 @PROPERTY
-@given(client=VALID["Identifier"], version=VALID["ProtocolVersion"],
-       user=st.none() | VALID["UserIdValue"], kind=st.none() | st.sampled_from(ApplicantKind),
-       auth=st.none() | VALID["AuthLevel"], operator=st.none() | VALID["Identifier"])
+@given(
+    client=VALID["Identifier"],
+    version=VALID["ProtocolVersion"],
+    user=st.none() | VALID["UserIdValue"],
+    kind=st.none() | st.sampled_from(ApplicantKind),
+    auth=st.none() | VALID["AuthLevel"],
+    operator=st.none() | VALID["Identifier"],
+)
 def test_header_structure_is_the_xsds(
-    client: str, version: str, user: str | None, kind: ApplicantKind | None, auth: str | None,
+    client: str,
+    version: str,
+    user: str | None,
+    kind: ApplicantKind | None,
+    auth: str | None,
     operator: str | None,
 ) -> None:
     """Which fields a header has: the reply writer accepts exactly the headers that the
@@ -405,15 +540,28 @@ def check_notice(notice: AcceptanceNotice) -> bool:
         return False
     assert_valid(raw)
     assert CODEC.decode_notice(raw) == AcceptanceNotice(
-        notice.notice_id, collapse(notice.registration_number) or "", notice.registration_date,
-        notice.channel, notice.user_kind, collapse(notice.user_id) or "")
+        notice.notice_id,
+        collapse(notice.registration_number) or "",
+        notice.registration_date,
+        notice.channel,
+        notice.user_kind,
+        collapse(notice.user_id) or "",
+    )
     return True
 
 
-def notices(number: st.SearchStrategy[str], user: st.SearchStrategy[str]
-            ) -> st.SearchStrategy[AcceptanceNotice]:
-    return st.builds(AcceptanceNotice, st.uuids(), number, st.dates(), st.sampled_from(Channel),
-                     st.sampled_from(ApplicantKind), user)
+def notices(
+    number: st.SearchStrategy[str], user: st.SearchStrategy[str]
+) -> st.SearchStrategy[AcceptanceNotice]:
+    return st.builds(
+        AcceptanceNotice,
+        st.uuids(),
+        number,
+        st.dates(),
+        st.sampled_from(Channel),
+        st.sampled_from(ApplicantKind),
+        user,
+    )
 
 
 @PROPERTY
@@ -429,12 +577,19 @@ def test_a_notice_the_xsd_allows_is_never_refused(notice: AcceptanceNotice) -> N
 
 
 def test_markup_in_values_is_text_not_structure() -> None:
-    view = StatusView("DGK-2026-1", date(2026, 3, 2), Status.ASSIGNED,
-                      datetime(2026, 3, 2, 9, tzinfo=UTC), "</code><x>", "A & B <c>",
-                      None, None, None,
-                      (HistoryEntry(1, Status.REGISTERED, datetime(2026, 3, 2, tzinfo=UTC),
-                                    "]]><!-- \r\n -->"),),
-                      datetime(2026, 3, 3, tzinfo=UTC))
+    view = StatusView(
+        "DGK-2026-1",
+        date(2026, 3, 2),
+        Status.ASSIGNED,
+        datetime(2026, 3, 2, 9, tzinfo=UTC),
+        "</code><x>",
+        "A & B <c>",
+        None,
+        None,
+        None,
+        (HistoryEntry(1, Status.REGISTERED, datetime(2026, 3, 2, tzinfo=UTC), "]]><!-- \r\n -->"),),
+        datetime(2026, 3, 3, tzinfo=UTC),
+    )
     assert check_reply(None, "ab" * 32, view)
     assert CODEC.decode_reply(CODEC.encode_reply(None, "ab" * 32, view)).status == view
 
@@ -443,19 +598,46 @@ def test_refusals_name_the_type() -> None:
     with pytest.raises(ValueError, match="Sha256Hex"):
         CODEC.encode_reply(None, "g" * 64, FaultView(Fault.NOT_FOUND))
     with pytest.raises(ValueError, match="Identifier"):
-        CODEC.encode_reply(RequestHeader("a\x00", "s", "i", "1.0", operator_id="op"), "a" * 64,
-                           FaultView(Fault.NOT_FOUND))
+        CODEC.encode_reply(
+            RequestHeader("a\x00", "s", "i", "1.0", operator_id="op"),
+            "a" * 64,
+            FaultView(Fault.NOT_FOUND),
+        )
     with pytest.raises(ValueError, match="14 hours"):
-        CODEC.encode_reply(None, "a" * 64, StatusView(
-            "N-1", None, Status.REGISTERED,
-            datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=15))), None, None, None, None,
-            None, (), datetime(2026, 1, 1, tzinfo=UTC)))
+        CODEC.encode_reply(
+            None,
+            "a" * 64,
+            StatusView(
+                "N-1",
+                None,
+                Status.REGISTERED,
+                datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=15))),
+                None,
+                None,
+                None,
+                None,
+                None,
+                (),
+                datetime(2026, 1, 1, tzinfo=UTC),
+            ),
+        )
 
 
 def test_an_explanation_with_more_notes_than_the_xsd_allows_is_refused() -> None:
     note = PlainText("Note", "A sentence.")
-    view = StatusView("N-1", None, Status.REGISTERED, datetime(2026, 1, 1, tzinfo=UTC), None,
-                      None, None, None, None, (), datetime(2026, 1, 1, tzinfo=UTC))
+    view = StatusView(
+        "N-1",
+        None,
+        Status.REGISTERED,
+        datetime(2026, 1, 1, tzinfo=UTC),
+        None,
+        None,
+        None,
+        None,
+        None,
+        (),
+        datetime(2026, 1, 1, tzinfo=UTC),
+    )
     allowed = Explanation(Language.EN, note, None, (note,) * EXPLANATION_MAX_NOTES)
     assert check_reply(None, "a" * 64, replace(view, explanation=allowed))
     too_many = replace(allowed, notes=(note,) * (EXPLANATION_MAX_NOTES + 1))

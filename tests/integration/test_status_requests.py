@@ -291,13 +291,16 @@ async def test_a_user_signed_in_without_an_enhanced_signature_is_refused_audited
     assert reply.status is None and reply.fault is not None
     assert reply.fault.code is Fault.AUTH_LEVEL_NOT_ACCEPTED
     assert (await audit_rows(gateway))[-1]["outcome"] == "AUTH_LEVEL_NOT_ACCEPTED"
-    counted = gateway.metrics.value(
-        "gateway_status_requests_total",
-        channel=gateway.settings.topic_egov_requests,
-        client="AZ/GOV/egov-portal",
-        outcome="AUTH_LEVEL_NOT_ACCEPTED",
-    )
-    assert counted == 1
+
+    async def counted() -> float | None:  # counted once the reply is out, a moment after
+        return gateway.metrics.value(
+            "gateway_status_requests_total",
+            channel=gateway.settings.topic_egov_requests,
+            client="AZ/GOV/egov-portal",
+            outcome="AUTH_LEVEL_NOT_ACCEPTED",
+        )
+
+    assert await eventually(counted, lambda n: n is not None and n >= 1, timeout=10) == 1
     signed = await _ask(
         gateway, egov_client, registered.registration_number, user=registered.applicant.identifier
     )

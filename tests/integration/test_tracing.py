@@ -66,6 +66,17 @@ def _named(spans: InMemorySpanExporter, name: str) -> list[ReadableSpan]:
     return [s for s in spans.get_finished_spans() if s.name == name]
 
 
+async def _ended(spans: InMemorySpanExporter, name: str) -> ReadableSpan:
+    """The one span of that name, once ended: a reply reaches its caller as soon as the broker
+    has it, a moment before the gateway logs the outcome and ends the request's span."""
+
+    async def finished() -> list[ReadableSpan]:
+        return _named(spans, name)
+
+    (span,) = await eventually(finished, lambda found: len(found) > 0, timeout=10)
+    return span
+
+
 async def test_a_request_with_a_traceparent_is_answered_in_the_callers_trace(
     traced_gateway: Gateway, settings: Settings, dms: DmsPublisher, spans: InMemorySpanExporter
 ):
@@ -92,6 +103,7 @@ async def test_a_request_with_a_traceparent_is_answered_in_the_callers_trace(
             timeout=20,
             headers=[("traceparent", f"00-{trace_id}-{caller_span}-01".encode())],
         )
+        handled = await _ended(spans, f"{settings.topic_egov_requests} request")  # logged by then
     finally:
         logger.removeHandler(logs)
         logger.setLevel(level)
@@ -102,7 +114,7 @@ async def test_a_request_with_a_traceparent_is_answered_in_the_callers_trace(
     version, reply_trace, reply_parent, flags = headers["traceparent"].decode().split("-")
     assert (version, reply_trace, flags) == ("00", trace_id, "01")
 
-    (handled,) = _named(spans, f"{settings.topic_egov_requests} request")
+    assert _named(spans, f"{settings.topic_egov_requests} request") == [handled]
     assert f"{handled.context.trace_id:032x}" == trace_id
     assert handled.parent is not None and f"{handled.parent.span_id:016x}" == caller_span
     assert handled.kind is SpanKind.CONSUMER
@@ -150,7 +162,7 @@ async def test_a_malformed_traceparent_is_dropped_and_the_reply_starts_a_trace_o
     finally:
         await client.stop()
     _, reply_trace, reply_parent, _ = headers["traceparent"].decode().split("-")
-    (handled,) = _named(spans, f"{settings.topic_egov_requests} request")
+    handled = await _ended(spans, f"{settings.topic_egov_requests} request")
     assert handled.parent is None  # a root: the malformed header was dropped
     (published,) = _named(spans, f"{settings.topic_egov_replies} publish")
     assert reply_trace == f"{handled.context.trace_id:032x}"

@@ -77,11 +77,6 @@ class SignInAttempt:
     method: str  # "password" or "oidc"
 
 
-def days_left(due_date: date, today: date) -> int:
-    """Negative when overdue."""
-    return (due_date - today).days
-
-
 # ---- what the console's pages show (read models) ---------------------------------------
 
 

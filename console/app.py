@@ -232,7 +232,7 @@ class ConsolePages:
         except PeriodError as exc:
             return self.page(request, "dashboard.html", 400, error=str(exc), period_label="")
         report = await self.s.dashboard_report(period)
-        daily = await self.s.oversight.requests_per_day(principal, period.start_at, period.end_at)
+        daily = await self.s.oversight.requests_per_day(principal, period.start, period.end)
         charts = _dashboard_charts(report, daily)
         template = "_dashboard.html" if request.headers.get("hx-request") else "dashboard.html"
         return self.page(request, template, report=report, charts=charts, period_label=period.label)

@@ -53,6 +53,7 @@ from gateway.services.ingestion import Backoff, DmsIngestion, Relays
 from gateway.services.initial_account import ensure_initial_account
 from gateway.services.partner_requests import PartnerRequests
 from gateway.services.ports import StatusCodec
+from gateway.services.request_rollup import RequestRoller
 from gateway.services.signin import SignIn
 from gateway.services.status_requests import RateLimits, StatusRequests
 from gateway.settings import CONSOLE_CHANNEL, CONSOLE_PATH, Settings
@@ -329,6 +330,10 @@ class Gateway:
             readiness=self.readiness,
             metrics=self.metrics,
         )
+        # follows the seal, on its interval: reports sum days of it (services/request_rollup.py)
+        self.request_roller = RequestRoller(
+            self.relay_unit_of_work, interval_s=settings.audit_seal_interval_s
+        )
 
     def _relay(self, outbox: Outbox[T]) -> OutboxRelay[T]:
         """Every outbox goes out through the same relay mechanism (effectively once)."""
@@ -423,7 +428,12 @@ class Gateway:
             await ensure_topics(self.settings, self.topics)
         await self.producer.start()
         await self.broker.start()
-        background: list[Background] = [self.notices, self.audit_witness, self.audit_sealer]
+        background: list[Background] = [
+            self.notices,
+            self.audit_witness,
+            self.audit_sealer,
+            self.request_roller,
+        ]
         if self.notified_partners:  # no partner to notify: nothing to poll for
             background.append(self.partner_notifications)
         if self.settings.status_change_notices:

@@ -4,8 +4,9 @@ and department; legal deadlines. One structure, three renderings: a table, CSV a
 Definitions (also in the README):
 - requests: audit rows whose received_at falls in the period;
 - reply time: replied_at - received_at of the requests that got a reply (reply_hash set);
-  median and p95 by linear interpolation between the closest ranks (PostgreSQL's
-  percentile_cont, computed in SQL there and the same way in Python on SQLite);
+  median and p95 as upper bounds: the smallest bucket edge of the requests' rollup that
+  half (95%) of the reply times are at or under, within 5% or 1 ms of the exact figure
+  (gateway/domain/request_rollup.py);
 - letters: registered (registration_date) in the period, by their current status/department;
 - deadlines: the legal deadlines (gateway.domain.deadlines), per department and per executor:
   letters whose legal due date falls in the period; of them answered (or forwarded, for the
@@ -212,7 +213,7 @@ async def control_report(
     sections: Sections = FULL,
 ) -> dict[str, Any]:
     start, end = period.start, period.end
-    figures = await request_figures(engine, period.start_at, period.end_at)
+    figures = await request_figures(engine, start, end)
     letters = await letter_figures(engine, start, end) if sections.letters else None
     report = build_report(figures, letters, period, roles)
     departments = await deadline_performance(engine, rules, start, end, today, by_executor=False)

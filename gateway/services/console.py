@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 
 from gateway.domain.access_log import AccessLogView
 from gateway.domain.console import (
@@ -145,8 +145,9 @@ class Oversight:
         return await self._queries.recent_dead_letters(limit=200)
 
     async def requests_per_day(
-        self, principal: Principal, start: datetime, end: datetime
+        self, principal: Principal, start: date, end: date
     ) -> list[DailyRequests]:
+        """Requests received on each day of [start, end), by channel and outcome."""
         require(principal, ConsoleRole.CONTROLLER)
         rows = await self._queries.requests_per_day(start, end)
         return [DailyRequests(r.day, self.channel_of(r.channel), r.outcome, r.count) for r in rows]

@@ -33,6 +33,7 @@ from gateway.domain.partners import (
     StatusChangeNotification,
 )
 from gateway.domain.refusals import DecodeError
+from gateway.domain.request_rollup import AuditedRequest, RequestTally
 from gateway.domain.requests import FaultView, RequestHeader, StatusRequest, StatusView
 from gateway.domain.status_notices import StatusChangeNotice
 
@@ -228,6 +229,21 @@ async def once_more_if_connection_lost(work: Callable[[], Awaitable[T]]) -> T:
         return await work()
 
 
+class RequestRollup(Protocol):
+    """Requests counted by day (gateway/domain/request_rollup.py) up to a position in the
+    audit log; reports read the rows after it from the log itself."""
+
+    async def claim(self) -> int | None:
+        """The audit row id through which requests are rolled up, with this transaction the
+        only one rolling up until it ends; None if another replica is rolling up now."""
+
+    async def audited(self, after_id: int, last_id: int, limit: int) -> list[AuditedRequest]:
+        """Audit rows with after_id < id <= last_id, in id order."""
+
+    async def add(self, tally: RequestTally, through_id: int) -> None:
+        """Add the tally to the rollup and move the position to through_id."""
+
+
 class UnitOfWork(Protocol):
     @property
     def letters(self) -> LetterRepository: ...
@@ -243,6 +259,8 @@ class UnitOfWork(Protocol):
     def status_notices(self) -> StatusNoticeOutbox: ...
     @property
     def relay_positions(self) -> RelayPositions: ...
+    @property
+    def rollup(self) -> RequestRollup: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
@@ -364,5 +382,5 @@ class OversightQueries(Protocol):
         """Newest first; `channel` holds the request topic."""
 
     async def recent_dead_letters(self, limit: int) -> list[DeadLetterEntry]: ...
-    async def requests_per_day(self, start: datetime, end: datetime) -> list[DailyRequests]:
-        """`channel` holds the request topic."""
+    async def requests_per_day(self, start: date, end: date) -> list[DailyRequests]:
+        """Requests received on the days [start, end); `channel` holds the request topic."""

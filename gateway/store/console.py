@@ -10,10 +10,9 @@ from datetime import date, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Date, cast, func, insert, or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.domain.console import (
     AccessRecord,
@@ -28,6 +27,7 @@ from gateway.domain.console import (
 )
 from gateway.domain.deadlines import DeadlineRules
 from gateway.store.deadlines import letter_deadlines
+from gateway.store.request_rollup import daily_counts
 from gateway.store.tables import (
     calendar_days,
     console_accounts,
@@ -206,24 +206,7 @@ class SqlOversight:
         async with self._engine.connect() as conn:
             return [DeadLetterEntry(*row) for row in await conn.execute(query)]
 
-    async def requests_per_day(self, start: datetime, end: datetime) -> list[DailyRequests]:
-        a = request_audit.c
+    async def requests_per_day(self, start: date, end: date) -> list[DailyRequests]:
         async with self._engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                day: ColumnElement[date] = cast(func.timezone("UTC", a.received_at), Date)
-            else:  # SQLite keeps UTC text; its date() takes the day part
-                day = func.date(a.received_at)
-            query = (
-                select(day.label("day"), a.request_topic, a.outcome, func.count())
-                .where(a.received_at >= start, a.received_at < end)
-                .group_by(day, a.request_topic, a.outcome)
-                .order_by(day)
-            )
-            rows = await conn.execute(query)
-            return [
-                DailyRequests(_as_date(d), topic, outcome, int(n)) for d, topic, outcome, n in rows
-            ]
-
-
-def _as_date(value: date | str) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+            rows = await daily_counts(conn, start, end)
+        return [DailyRequests(*row) for row in rows]

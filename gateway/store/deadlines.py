@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.domain.calendar import WorkingCalendar
 from gateway.domain.deadlines import FINISHED, DeadlineRules
 from gateway.domain.letters import DeadlineClass
-from gateway.store.sql import _INSERT
+from gateway.store.dialects import INSERT
 from gateway.store.tables import calendar_days, letters
 
 _CHUNK = 500
@@ -58,7 +58,7 @@ async def store_calendar(
     trip over each other's rows; days outside the range are removed."""
     rows = calendar_rows(calendar, first, last)
     async with engine.begin() as conn:
-        insert = _INSERT[conn.dialect.name]
+        insert = INSERT[conn.dialect.name]
         await conn.execute(
             delete(calendar_days).where(
                 or_(calendar_days.c.day < first, calendar_days.c.day > last)

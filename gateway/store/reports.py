@@ -1,29 +1,21 @@
-"""The control report's queries (request_audit and letters), on SQLite and PostgreSQL.
-
-Counts and groupings happen in SQL on both. The reply-time median and 95th percentile are
-PostgreSQL's percentile_cont in SQL; SQLite has no percentile function, so there (the embedded,
-single-replica store) the reply times are read and `percentile_cont` below computes the same
-figure in Python. tests/integration/test_reports.py checks that both give the same figures.
+"""The control report's queries, on SQLite and PostgreSQL alike: requests from their daily
+rollup (gateway/store/request_rollup.py), letters from the letters table, counted in SQL.
+tests/integration/test_reports.py checks that both databases give the same figures.
 """
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
-from sqlalchemy import Float, and_, cast, extract, func, select
-from sqlalchemy.dialects.postgresql import array
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.domain.letters import Status
-from gateway.store.tables import letters, request_audit
+from gateway.domain.request_rollup import percentile_bound
+from gateway.store.request_rollup import Histograms, reply_time_histograms, request_counts
+from gateway.store.tables import letters
 
-# Letters in these statuses are done.
-FINISHED = (Status.ANSWERED.value, Status.CLOSED.value)
 MEDIAN, P95 = 0.5, 0.95
 
 
@@ -37,7 +29,9 @@ class RequestCount:
 
 @dataclass(frozen=True)
 class ReplyTiming:
-    """Reply times (replied_at - received_at, seconds) of the requests that got a reply."""
+    """Reply times (replied_at - received_at, seconds) of the requests that got a reply: the
+    median and 95th percentile as upper bounds from the rollup's histogram (within 5% or 1 ms,
+    gateway/domain/request_rollup.py)."""
 
     request_topic: str | None  # None: all topics together
     count: int
@@ -64,41 +58,30 @@ class LetterFigures:
     by_department: list[LetterCount]
 
 
-def percentile_cont(values: Sequence[float], fraction: float) -> float | None:
-    """PostgreSQL's percentile_cont: linear interpolation between the closest ranks, with the
-    same arithmetic (lo + (hi - lo) * (rank - floor(rank))), so the figures are identical."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = fraction * (len(ordered) - 1)
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-async def request_figures(engine: AsyncEngine, start: datetime, end: datetime) -> RequestFigures:
-    """Requests received in [start, end): counts, and reply times of those that got a reply."""
-    audit_in_period = and_(request_audit.c.received_at >= start, request_audit.c.received_at < end)
+async def request_figures(engine: AsyncEngine, start: date, end: date) -> RequestFigures:
+    """Requests received on the days [start, end): counts, and reply times of those that got
+    a reply."""
     async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(
-                request_audit.c.request_topic,
-                request_audit.c.client_id,
-                request_audit.c.outcome,
-                func.count(),
-            )
-            .where(audit_in_period)
-            .group_by(
-                request_audit.c.request_topic, request_audit.c.client_id, request_audit.c.outcome
-            )
-        )
-        counts = [RequestCount(t, c, o, int(n)) for t, c, o, n in rows]
-        # Only requests that got a reply (reply_hash set) have a reply time.
-        replied = and_(audit_in_period, request_audit.c.reply_hash.is_not(None))
-        if conn.dialect.name == "postgresql":
-            timings = await _reply_timings_in_sql(conn, replied)
-        else:
-            timings = await _reply_timings_read(conn, replied)
-    return RequestFigures(counts, timings)
+        counts = [RequestCount(*row) for row in await request_counts(conn, start, end)]
+        histograms = await reply_time_histograms(conn, start, end)
+    return RequestFigures(counts, reply_timings(histograms))
+
+
+def reply_timings(histograms: Histograms) -> list[ReplyTiming]:
+    """All topics together (always, if only to say 0), then each topic that had replies."""
+    everything: Counter[int] = Counter()
+    for histogram in histograms.values():
+        everything.update(histogram)
+    return [_timing(None, everything)] + [_timing(t, h) for t, h in histograms.items()]
+
+
+def _timing(topic: str | None, histogram: Counter[int]) -> ReplyTiming:
+    return ReplyTiming(
+        topic,
+        histogram.total(),
+        percentile_bound(histogram, MEDIAN),
+        percentile_bound(histogram, P95),
+    )
 
 
 async def letter_figures(engine: AsyncEngine, start_day: date, end_day: date) -> LetterFigures:
@@ -121,51 +104,3 @@ async def letter_figures(engine: AsyncEngine, start_day: date, end_day: date) ->
             [LetterCount(s, None, int(n)) for s, n in by_status],
             [LetterCount(c, d, int(n)) for c, d, n in by_department],
         )
-
-
-async def _reply_timings_in_sql(
-    conn: AsyncConnection, replied: ColumnElement[bool]
-) -> list[ReplyTiming]:
-    """PostgreSQL: per topic and, by ROLLUP, for all topics; one sort serves both fractions.
-    The seconds are exact (EXTRACT gives a numeric) before they become floats, as in Python."""
-    topic = request_audit.c.request_topic
-    seconds = cast(
-        extract("epoch", request_audit.c.replied_at - request_audit.c.received_at), Float
-    )
-    rows = await conn.execute(
-        select(
-            func.grouping(topic),
-            topic,
-            func.count(),
-            func.percentile_cont(array([MEDIAN, P95])).within_group(seconds),
-        )
-        .where(replied)
-        .group_by(func.rollup(topic))
-    )
-    return [
-        ReplyTiming(None if rolled_up else name, int(n), *(fractions or (None, None)))
-        for rolled_up, name, n, fractions in rows
-    ]
-
-
-async def _reply_timings_read(
-    conn: AsyncConnection, replied: ColumnElement[bool]
-) -> list[ReplyTiming]:
-    """SQLite: every reply time of the period read, the percentiles computed here."""
-    rows = await conn.execute(
-        select(
-            request_audit.c.request_topic, request_audit.c.received_at, request_audit.c.replied_at
-        ).where(replied)
-    )
-    by_topic: dict[str | None, list[float]] = defaultdict(list)
-    for topic, received, replied_at in rows:
-        seconds = (replied_at - received).total_seconds()
-        by_topic[topic].append(seconds)
-        by_topic[None].append(seconds)
-    by_topic.setdefault(None, [])  # no replies: the "all" row still says 0
-    return [
-        ReplyTiming(
-            topic, len(values), percentile_cont(values, MEDIAN), percentile_cont(values, P95)
-        )
-        for topic, values in by_topic.items()
-    ]

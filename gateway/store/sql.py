@@ -6,7 +6,7 @@ COPY into staging tables) are in gateway.store.postgres."""
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -16,7 +16,6 @@ from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 from sqlalchemy import (
     RowMapping,
     String,
-    Table,
     case,
     cast,
     event,
@@ -25,7 +24,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -53,6 +51,8 @@ from gateway.services.ports import (
 )
 from gateway.store import postgres
 from gateway.store.audit_ledger import SqlAuditLedger
+from gateway.store.dialects import INSERT
+from gateway.store.request_rollup import SqlRequestRollup
 from gateway.store.selection import (
     chunks,
     mark_published,
@@ -74,11 +74,6 @@ from gateway.store.tables import (
     sent_replies,
 )
 
-# SQLite and PostgreSQL both speak INSERT .. ON CONFLICT, through their own dialect constructs.
-_INSERT: dict[str, Callable[[Table], Any]] = {
-    "sqlite": sqlite.insert,
-    "postgresql": postgresql.insert,
-}
 LOOKUPS_SHOWN = 1000  # an access log shows at most this many, newest first
 _LETTER_COLUMNS = [c.name for c in letters.c]
 
@@ -193,7 +188,7 @@ def _letter_from_row(row: Mapping[Any, Any]) -> Letter:
 class SqlLetterRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
-        self._insert = _INSERT[connection.dialect.name]
+        self._insert = INSERT[connection.dialect.name]
         self._pg = connection.dialect.name == "postgresql"
 
     async def get_many(self, numbers: Collection[str]) -> dict[str, Letter]:
@@ -316,7 +311,7 @@ def _notification(r: RowMapping) -> StatusChangeNotification:
 class SqlNoticeOutbox:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
-        self._insert = _INSERT[connection.dialect.name]
+        self._insert = INSERT[connection.dialect.name]
 
     async def add(self, notices: Collection[AcceptanceNotice], now: datetime) -> None:
         rows = [
@@ -397,7 +392,7 @@ class SqlRequestJournal:
             return set()
         t = sent_replies
         statement = (
-            _INSERT["sqlite"](t).on_conflict_do_nothing().returning(t.c.client_id, t.c.message_id)
+            INSERT["sqlite"](t).on_conflict_do_nothing().returning(t.c.client_id, t.c.message_id)
         )
         result = await self._conn.execute(statement, reply_rows)  # RETURNING: the rows kept
         return {(r.client_id, r.message_id) for r in result}
@@ -428,7 +423,7 @@ class SqlRequestJournal:
 class SqlPartnerExchange:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
-        self._insert = _INSERT[connection.dialect.name]
+        self._insert = INSERT[connection.dialect.name]
 
     async def letters_by_sender_reference(
         self, partner_code: str, references: Collection[str]
@@ -500,7 +495,7 @@ class SqlPartnerExchange:
 class SqlRelayPositions:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
-        self._insert = _INSERT[connection.dialect.name]
+        self._insert = INSERT[connection.dialect.name]
 
     async def claim(self, relay: str) -> bool:
         if self._conn.dialect.name != "postgresql":
@@ -562,6 +557,7 @@ class SqlUnitOfWork:
         self.audit = SqlAuditLedger(self._conn)
         self.status_notices = SqlStatusNoticeOutbox(self._conn)
         self.relay_positions = SqlRelayPositions(self._conn)
+        self.rollup = SqlRequestRollup(self._conn)
         return self
 
     async def __aexit__(

@@ -6,11 +6,11 @@ from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import RowMapping, String, cast, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.domain.letters import Department, Status
 from gateway.domain.status_notices import NoticeExtension, StatusChangeNotice
+from gateway.store.dialects import INSERT
 from gateway.store.selection import mark_published, oldest_unpublished, unpublished_with_ids
 from gateway.store.tables import status_notices
 
@@ -18,7 +18,6 @@ from gateway.store.tables import status_notices
 class SqlStatusNoticeOutbox:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
-        self._postgres = connection.dialect.name == "postgresql"
 
     async def last_noticed(self, numbers: Collection[str]) -> dict[str, int]:
         if not numbers:
@@ -50,7 +49,7 @@ class SqlStatusNoticeOutbox:
             }
             for n in notices
         ]
-        insert = postgresql.insert if self._postgres else sqlite.insert
+        insert = INSERT[self._conn.dialect.name]
         await self._conn.execute(insert(status_notices).on_conflict_do_nothing(), rows)
 
     async def pending(self, limit: int) -> list[StatusChangeNotice]:

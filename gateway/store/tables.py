@@ -312,6 +312,37 @@ relay_positions = Table(
     PrimaryKeyConstraint("relay", "topic", "partition"),
 )
 
+# Requests rolled up by UTC day (gateway/domain/request_rollup.py), kept by
+# services/request_rollup.py in step with the audit seal: rows with ids up to
+# request_rollup_position.through_id are counted here, later ones are read from request_audit.
+request_days = Table(
+    "request_days",
+    metadata,
+    Column("day", Date, nullable=False),
+    Column("request_topic", String(249), nullable=False),
+    Column("client_id", String(128), nullable=False),
+    Column("outcome", String(40), nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    PrimaryKeyConstraint("day", "request_topic", "client_id", "outcome"),
+)
+
+reply_time_days = Table(
+    "reply_time_days",
+    metadata,
+    Column("day", Date, nullable=False),
+    Column("request_topic", String(249), nullable=False),
+    Column("upper_ms", BigInteger, nullable=False),  # the bucket's upper edge
+    Column("replies", BigInteger, nullable=False),
+    PrimaryKeyConstraint("day", "request_topic", "upper_ms"),
+)
+
+request_rollup_position = Table(
+    "request_rollup_position",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # one row, id 1
+    Column("through_id", BigInteger, nullable=False),
+)
+
 # The letters table's columns by field group, each under the sequence that set it: the
 # store's side of Letter.merge. A field is the column of its name, except the value objects
 # below, which take several (a unit test checks that the groups cover the table exactly).

@@ -7,8 +7,6 @@ import io
 import re
 from datetime import date
 
-import pytest
-
 from gateway.reports.control import build_report, deadlines_section
 from gateway.reports.periods import parse_period
 from gateway.reports.render import render_csv, render_table
@@ -19,25 +17,7 @@ from gateway.store.reports import (
     ReplyTiming,
     RequestCount,
     RequestFigures,
-    percentile_cont,
 )
-
-
-@pytest.mark.parametrize(
-    ("values", "fraction", "expected"),
-    [
-        ([], 0.5, None),
-        ([7.0], 0.95, 7.0),
-        ([1.0, 2.0, 3.0, 4.0], 0.5, 2.5),
-        ([1.0, 2.0, 3.0, 4.0, 5.0], 0.5, 3.0),
-        ([float(i) for i in range(1, 21)], 0.95, 19.05),
-        ([10.0, 0.0], 0.95, 9.5),
-    ],
-)
-def test_percentiles_interpolate_between_closest_ranks(values, fraction, expected):
-    assert percentile_cont(values, fraction) == (
-        None if expected is None else pytest.approx(expected)
-    )
 
 
 def _figures() -> RequestFigures:

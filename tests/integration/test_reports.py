@@ -5,6 +5,7 @@ the requests' daily rollup has reached none, some or all of the audit rows."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import math
 import os
@@ -445,3 +446,32 @@ async def test_postgresql_and_sqlite_give_the_same_report_on_the_same_data(
             and period.start <= deadline.due_date < period.end
         )
         assert {d["department"]: d["due"] for d in report["deadlines"]["by_department"]} == due
+
+
+async def test_replicas_rolling_up_at_once_count_each_request_once(
+    postgres_url: str, tmp_path: Path
+):
+    rng = random.Random(16)
+    audit = _random_audit(rng, 25_000)  # three batches of the rollup
+    async with fresh_postgres_database(postgres_url) as url:
+        engine, other_engine = await _store(url), create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(insert(request_audit), audit)
+            expected = await control_report(engine, parse_period("2026"), NOV.date(), ROLES, RULES)
+            assert await _seal_and_roll(engine, rows=1) == 1  # the rollup under way
+            sealer = AuditSealer(
+                lambda: SqlUnitOfWork(engine), utc_now, _NoWitness(), block_max_rows=25_000,
+                interval_s=1, max_lag_s=60, readiness=Readiness(), metrics=Metrics(),
+            )  # fmt: skip
+            await sealer.seal_all()
+            rolled = await asyncio.gather(
+                *(RequestRoller(lambda e=e: SqlUnitOfWork(e), interval_s=1).roll_all()
+                  for e in (engine, other_engine, engine, other_engine))
+            )  # fmt: skip
+            assert sum(rolled) == len(audit) - 1
+            after = await control_report(engine, parse_period("2026"), NOV.date(), ROLES, RULES)
+            assert after == expected
+        finally:
+            await engine.dispose()
+            await other_engine.dispose()

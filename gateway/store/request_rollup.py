@@ -1,19 +1,21 @@
 """The requests' rollup by day (request_days, reply_time_days), and reads that add to it the
 audit rows it has not reached yet, so a figure is exact whatever the rollup's position.
 
-Each read is one statement: the position, the rollup's rows and the rows after the position
-come from one snapshot, on SQLite and PostgreSQL alike, so a rollup committing meanwhile can
-neither count a request twice nor miss it.
+A read takes the position, reads the rollup and the rows after the position, then takes the
+position again: if the rollup moved meanwhile (it moves the position in the transaction that
+adds to it), the read is repeated, so a request is never counted twice nor missed. The
+position goes into the SQL as a literal: PostgreSQL then plans "the rows after it" as the
+short range of the primary key it is, not as a third of the table.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, and_, func, literal, null, select, union_all, update
+from sqlalchemy import BigInteger, and_, bindparam, func, literal, null, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -30,6 +32,8 @@ from gateway.store.tables import (
 Counts = list[tuple[str, str, str, int]]  # (request topic, client, outcome, requests)
 DailyCounts = list[tuple[date, str, str, int]]  # (UTC day, request topic, outcome, requests)
 Histograms = dict[str, Counter[int]]  # request topic -> bucket edge (ms) -> replies
+T = TypeVar("T")
+_ATTEMPTS = 20  # the rollup commits a batch every few seconds at most: one or two suffice
 
 
 class SqlRequestRollup:
@@ -88,15 +92,28 @@ class SqlRequestRollup:
 # ---- reads: the rollup's days plus the audit rows after its position ----------------------
 
 
-def _unrolled(start: date, end: date) -> ColumnElement[bool]:
-    """Audit rows received in [start, end) that the rollup has not counted yet."""
-    through = select(func.coalesce(func.max(request_rollup_position.c.through_id), 0))
+def _unrolled(position: int, start: date, end: date) -> ColumnElement[bool]:
+    """Audit rows received in [start, end) that the rollup had not counted at `position`."""
     a = request_audit.c
     return and_(
-        a.id > through.scalar_subquery(),
+        a.id > bindparam("position", position, literal_execute=True),
         a.received_at >= _midnight(start),
         a.received_at < _midnight(end),
     )
+
+
+async def _position(conn: AsyncConnection) -> int:
+    return int(await conn.scalar(select(request_rollup_position.c.through_id)) or 0)
+
+
+async def _consistent(conn: AsyncConnection, read: Callable[[int], Awaitable[T]]) -> T:
+    """`read(position)`, repeated until the position is the same after as before it."""
+    for _ in range(_ATTEMPTS):
+        position = await _position(conn)
+        result = await read(position)
+        if await _position(conn) == position:
+            return result
+    raise RuntimeError(f"the requests' rollup moved during {_ATTEMPTS} reads in a row")
 
 
 def _midnight(day: date) -> datetime:
@@ -109,13 +126,17 @@ def _days(table: Any, start: date, end: date) -> ColumnElement[bool]:
 
 async def request_counts(conn: AsyncConnection, start: date, end: date) -> Counts:
     """Requests received on the days [start, end), by topic, client and outcome."""
+    return await _consistent(conn, lambda position: _request_counts(conn, position, start, end))
+
+
+async def _request_counts(conn: AsyncConnection, position: int, start: date, end: date) -> Counts:
     d, a = request_days.c, request_audit.c
     both = union_all(
         select(d.request_topic, d.client_id, d.outcome, d.requests.label("n")).where(
             _days(request_days, start, end)
         ),
         select(a.request_topic, a.client_id, a.outcome, literal(1, BigInteger)).where(
-            _unrolled(start, end)
+            _unrolled(position, start, end)
         ),
     ).subquery()
     keys = (both.c.request_topic, both.c.client_id, both.c.outcome)
@@ -125,6 +146,12 @@ async def request_counts(conn: AsyncConnection, start: date, end: date) -> Count
 
 async def daily_counts(conn: AsyncConnection, start: date, end: date) -> DailyCounts:
     """Requests received on each day of [start, end), by topic and outcome."""
+    return await _consistent(conn, lambda position: _daily_counts(conn, position, start, end))
+
+
+async def _daily_counts(
+    conn: AsyncConnection, position: int, start: date, end: date
+) -> DailyCounts:
     d, a = request_days.c, request_audit.c
     day = utc_day(conn.dialect.name, a.received_at)
     both = union_all(
@@ -132,7 +159,7 @@ async def daily_counts(conn: AsyncConnection, start: date, end: date) -> DailyCo
             _days(request_days, start, end)
         ),
         select(day, a.request_topic, a.outcome, literal(1, BigInteger)).where(
-            _unrolled(start, end)
+            _unrolled(position, start, end)
         ),
     ).subquery()
     keys = (both.c.day, both.c.request_topic, both.c.outcome)
@@ -143,6 +170,10 @@ async def daily_counts(conn: AsyncConnection, start: date, end: date) -> DailyCo
 async def reply_time_histograms(conn: AsyncConnection, start: date, end: date) -> Histograms:
     """Reply times of the requests received on the days [start, end) that got a reply, by
     topic; the rows not rolled up yet are put in their buckets here, as the rollup would."""
+    return await _consistent(conn, lambda position: _histograms(conn, position, start, end))
+
+
+async def _histograms(conn: AsyncConnection, position: int, start: date, end: date) -> Histograms:
     r, a = reply_time_days.c, request_audit.c
     rolled = (
         select(r.request_topic, r.upper_ms, func.sum(r.replies).label("replies"))
@@ -157,7 +188,7 @@ async def reply_time_histograms(conn: AsyncConnection, start: date, end: date) -
             a.replied_at,
             null().cast(BigInteger).label("upper_ms"),
             null().cast(BigInteger).label("replies"),
-        ).where(_unrolled(start, end), a.reply_hash.is_not(None)),
+        ).where(_unrolled(position, start, end), a.reply_hash.is_not(None)),
         select(rolled.c.request_topic, null(), null(), rolled.c.upper_ms, rolled.c.replies),
     )
     histograms: Histograms = defaultdict(Counter)

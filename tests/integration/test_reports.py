@@ -36,6 +36,7 @@ from gateway.services.request_rollup import RequestRoller
 from gateway.settings import PROJECT_ROOT
 from gateway.store.deadlines import calendar_range, store_calendar
 from gateway.store.migrate import upgrade_to_head
+from gateway.store.reports import request_figures
 from gateway.store.sql import SqlUnitOfWork, create_engine
 from gateway.store.tables import letters, request_audit
 from gateway.telemetry.metrics import Metrics
@@ -448,6 +449,10 @@ async def test_postgresql_and_sqlite_give_the_same_report_on_the_same_data(
         assert {d["department"]: d["due"] for d in report["deadlines"]["by_department"]} == due
 
 
+def _roller(engine: AsyncEngine) -> RequestRoller:
+    return RequestRoller(lambda: SqlUnitOfWork(engine), interval_s=1)
+
+
 async def test_replicas_rolling_up_at_once_count_each_request_once(
     postgres_url: str, tmp_path: Path
 ):
@@ -465,11 +470,14 @@ async def test_replicas_rolling_up_at_once_count_each_request_once(
                 interval_s=1, max_lag_s=60, readiness=Readiness(), metrics=Metrics(),
             )  # fmt: skip
             await sealer.seal_all()
-            rolled = await asyncio.gather(
-                *(RequestRoller(lambda e=e: SqlUnitOfWork(e), interval_s=1).roll_all()
-                  for e in (engine, other_engine, engine, other_engine))
-            )  # fmt: skip
-            assert sum(rolled) == len(audit) - 1
+            replicas = (engine, other_engine, engine, other_engine)
+            rollers = [asyncio.create_task(_roller(e).roll_all()) for e in replicas]
+            totals = set()
+            while not all(r.done() for r in rollers):  # reading while the rollup moves
+                figures = await request_figures(engine, date(2026, 1, 1), date(2027, 1, 1))
+                totals.add(sum(c.count for c in figures.counts))
+            assert sum(await asyncio.gather(*rollers)) == len(audit) - 1
+            assert totals == {len(audit)}
             after = await control_report(engine, parse_period("2026"), NOV.date(), ROLES, RULES)
             assert after == expected
         finally:

@@ -240,15 +240,22 @@ class _NoWitness:
         """No witness topic in these tests: nothing to publish."""
 
 
+def _sealer(engine: AsyncEngine, block_rows: int) -> AuditSealer:
+    return AuditSealer(
+        lambda: SqlUnitOfWork(engine), utc_now, _NoWitness(), block_max_rows=block_rows,
+        interval_s=1, max_lag_s=60, readiness=Readiness(), metrics=Metrics(),
+    )  # fmt: skip
+
+
+def _roller(engine: AsyncEngine) -> RequestRoller:
+    return RequestRoller(lambda: SqlUnitOfWork(engine), interval_s=1)
+
+
 async def _seal_and_roll(engine: AsyncEngine, rows: int | None = None) -> int:
     """Seal the next `rows` audit rows (None: all), roll up what is sealed; rows rolled up."""
-    uow = lambda: SqlUnitOfWork(engine)  # noqa: E731
-    sealer = AuditSealer(
-        uow, utc_now, _NoWitness(), block_max_rows=rows or 10_000, interval_s=1, max_lag_s=60,
-        readiness=Readiness(), metrics=Metrics(),
-    )  # fmt: skip
+    sealer = _sealer(engine, rows or 10_000)
     await (sealer.seal_once() if rows else sealer.seal_all())
-    return await RequestRoller(uow, interval_s=1).roll_all()
+    return await _roller(engine).roll_all()
 
 
 async def test_the_report_is_the_same_whatever_part_of_the_audit_is_rolled_up(
@@ -449,10 +456,6 @@ async def test_postgresql_and_sqlite_give_the_same_report_on_the_same_data(
         assert {d["department"]: d["due"] for d in report["deadlines"]["by_department"]} == due
 
 
-def _roller(engine: AsyncEngine) -> RequestRoller:
-    return RequestRoller(lambda: SqlUnitOfWork(engine), interval_s=1)
-
-
 async def test_replicas_rolling_up_at_once_count_each_request_once(
     postgres_url: str, tmp_path: Path
 ):
@@ -465,11 +468,7 @@ async def test_replicas_rolling_up_at_once_count_each_request_once(
                 await conn.execute(insert(request_audit), audit)
             expected = await control_report(engine, parse_period("2026"), NOV.date(), ROLES, RULES)
             assert await _seal_and_roll(engine, rows=1) == 1  # the rollup under way
-            sealer = AuditSealer(
-                lambda: SqlUnitOfWork(engine), utc_now, _NoWitness(), block_max_rows=25_000,
-                interval_s=1, max_lag_s=60, readiness=Readiness(), metrics=Metrics(),
-            )  # fmt: skip
-            await sealer.seal_all()
+            await _sealer(engine, len(audit)).seal_all()  # sealed, not rolled up yet
             replicas = (engine, other_engine, engine, other_engine)
             rollers = [asyncio.create_task(_roller(e).roll_all()) for e in replicas]
             totals = set()

@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from sqlalchemy import inspect
+from sqlalchemy import Select, func, inspect, select
 
 from gateway.app import Gateway
 from gateway.domain.letters import LetterRegistered
 from gateway.kafka import ensure_topics, kafka_connection
 from gateway.ops.probes import CONSUMER_LAG, Probes
 from gateway.store.sql import create_engine
+from gateway.store.tables import request_days
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.readiness import Readiness
 from gateway.tools.client import StatusClient, build_request
@@ -35,6 +36,11 @@ from tests.support.http import (
 from tests.support.kafka_io import DmsPublisher
 from tests.support.store_snapshot import count
 from tests.support.waiting import eventually
+
+
+async def _scalar(gateway: Gateway, query: Select[tuple[int]]) -> int:
+    async with gateway.engine.connect() as conn:
+        return int(await conn.scalar(query) or 0)
 
 
 async def test_health_metrics_and_reports_follow_what_the_gateway_did(
@@ -113,6 +119,10 @@ async def test_health_metrics_and_reports_follow_what_the_gateway_did(
             "count": 1,
         }
     ]
+    # Once sealed, the request is rolled up by day, and the report gives it from there.
+    rolled = select(func.coalesce(func.sum(request_days.c.requests), 0))
+    await eventually(lambda: _scalar(gateway, rolled), lambda n: n == 1)
+    assert (await get_json(port, f"/reports?period={month}"))[1] == report
     assert (await get_json(port, "/reports?period=garbage"))[0] == 400
 
     # The live AsyncAPI document: this gateway's own topics, inbound and outbound.

@@ -301,7 +301,7 @@ def _dashboard_charts(report: dict[str, Any], daily: list[Any]) -> Any:
             "Requests by channel and outcome", outcomes, sorted(by_channel.items())
         ),
         "latency": bar_chart(
-            "Reply time by channel (seconds): median, then p95",
+            "Reply time by channel (seconds): half and 95% of the replies came within",
             ["median", "p95"],
             [
                 (f"{c['channel']} median", [c["median_s"] or 0.0, 0.0])

@@ -1,6 +1,7 @@
 """Keeps the store's copy of the working-day calendar current and the deadline metrics fresh.
 
-At start: the calendar files become calendar_days rows (reports count working days in SQL).
+At start: the calendar files become calendar_days rows (reports count working days in SQL),
+and the letters' stored deadline figures are recomputed if the calendar or the rules changed.
 Then, every GATEWAY_DEADLINE_WATCH_INTERVAL_S: open letters overdue and due soon by department,
 letters whose DMS date disagrees with the gateway's, and which calendar years are missing
 (this year and the next; reported on /health/ready as a note, never as unready).
@@ -54,7 +55,7 @@ class DeadlineWatch:
 
     async def store_calendar(self) -> None:
         first, last = calendar_range(self._calendar, self._today())
-        await store_calendar(self._engine, self._calendar, first, last)
+        await store_calendar(self._engine, self._calendar, first, last, self._rules)
 
     async def refresh(self) -> None:
         today = self._today()

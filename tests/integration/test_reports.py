@@ -131,26 +131,29 @@ LETTERS = [
 ]
 
 
-async def _store(database_url: str) -> AsyncEngine:
-    """Migrated, with the working-day calendar copied in as the gateway does at start."""
+async def _store(database_url: str, letter_rows: list[dict[str, Any]] | None = None) -> AsyncEngine:
+    """Migrated, with the working-day calendar copied in as the gateway does at start: that
+    computes the deadlines of letters already there (`letter_rows`, written as rows)."""
     engine = create_engine(database_url)
     await upgrade_to_head(engine)
-    await store_calendar(engine, CALENDAR, *calendar_range(CALENDAR, date(2026, 11, 1)))
+    if letter_rows:
+        async with engine.begin() as conn:
+            await conn.execute(insert(letters), letter_rows)
+    await store_calendar(engine, CALENDAR, *calendar_range(CALENDAR, date(2026, 11, 1)), RULES)
     return engine
 
 
 @pytest.fixture
 async def engine(database_url: str):
-    engine = await _store(database_url)
+    engine = await _store(database_url, LETTERS)
     async with engine.begin() as conn:
         await conn.execute(insert(request_audit), AUDIT)
-        await conn.execute(insert(letters), LETTERS)
     yield engine
     await engine.dispose()
 
 
 async def test_the_report_matches_the_known_data_set(engine: AsyncEngine):
-    report = await control_report(engine, parse_period("2026-11"), date(2027, 1, 10), ROLES, RULES)
+    report = await control_report(engine, parse_period("2026-11"), date(2027, 1, 10), ROLES)
     assert report["period"] == {
         "label": "2026-11",
         "from": "2026-11-01",
@@ -230,7 +233,7 @@ async def test_the_report_matches_the_known_data_set(engine: AsyncEngine):
 async def test_mid_period_overdue_is_judged_today_and_ranges_include_both_days(
     engine: AsyncEngine,
 ):
-    report = await control_report(engine, parse_period("2026-11"), date(2026, 11, 21), ROLES, RULES)
+    report = await control_report(engine, parse_period("2026-11"), date(2026, 11, 21), ROLES)
     overdue = report["deadlines"]["overdue_now"]
     assert [(d["department"], d["count"], d["oldest"]) for d in overdue["by_department"]] == [
         ("D1", 1, "DGK-2026-000006")  # letter 1 is due on 25 Nov: not yet
@@ -238,7 +241,7 @@ async def test_mid_period_overdue_is_judged_today_and_ranges_include_both_days(
     from gateway.reports.periods import parse_range
 
     week = await control_report(
-        engine, parse_range("2026-11-01", "2026-11-04"), date(2027, 1, 1), ROLES, RULES
+        engine, parse_range("2026-11-01", "2026-11-04"), date(2027, 1, 1), ROLES
     )
     assert week["requests"]["total"] == 2  # Nov 1 00:00 and Nov 4
     assert week["letters"]["total"] == 1  # letter 1 (Nov 2); letter 2 is Nov 5
@@ -250,15 +253,12 @@ async def test_get_reports_returns_the_same_json(engine: AsyncEngine):
         Metrics(),
         engine=engine,
         roles=ROLES,
-        rules=RULES,
         today=lambda: date(2027, 1, 10),
     )
     async with asgi_client(app) as http:
         response = await http.get("/reports", params={"period": "2026-11"})
         assert response.status_code == 200
-        expected = await control_report(
-            engine, parse_period("2026-11"), date(2027, 1, 10), ROLES, RULES
-        )
+        expected = await control_report(engine, parse_period("2026-11"), date(2027, 1, 10), ROLES)
         assert response.json() == expected
         quarter = (await http.get("/reports", params={"period": "2026-Q4"})).json()
     assert quarter["requests"]["total"] == 9  # Oct 31 23:59:59, November's seven, Dec 1
@@ -367,8 +367,8 @@ async def test_postgresql_and_sqlite_give_the_same_report_on_the_same_data(
                     await uow.letters.merge(stored)
                     await uow.commit()
                 reports.append(
-                    [await control_report(engine, p, today, ROLES, RULES) for p in periods]
-                    + [await control_report(engine, periods[0], today, ROLES, RULES, DASHBOARD)]
+                    [await control_report(engine, p, today, ROLES) for p in periods]
+                    + [await control_report(engine, periods[0], today, ROLES, DASHBOARD)]
                 )
             finally:
                 await engine.dispose()

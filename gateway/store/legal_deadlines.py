@@ -13,11 +13,12 @@ from computing on the old basis while a rebase commits the new one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Date, Select, and_, case, func, or_, select, text, update
+from sqlalchemy import Date, Select, and_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.domain.deadlines import FINISHED, DeadlineRules
@@ -104,14 +105,23 @@ async def basis_rules(conn: AsyncConnection) -> DeadlineRules | None:
 
 async def follow(conn: AsyncConnection, rules: DeadlineRules, numbers: Collection[str]) -> None:
     """Recompute the stored figures of the letters `numbers` (just merged)."""
-    if not numbers:
-        return
-    number = letters.c.registration_number
     if conn.dialect.name == "postgresql":
-        await conn.execute(_recompute(rules, postgres.any_of(number)), {"values": list(numbers)})
+        await conn.execute(_follow_on_postgresql(rules), {"values": list(numbers)})
         return
     for chunk in chunks(sorted(numbers)):
-        await conn.execute(_recompute(rules, number.in_(chunk)))
+        await conn.execute(_follow_on_sqlite(rules), {"numbers": chunk})
+
+
+# Built once per rule set: building and compiling the statement cost more than running it.
+@functools.cache
+def _follow_on_postgresql(rules: DeadlineRules) -> Any:
+    return _recompute(rules, postgres.any_of(letters.c.registration_number))
+
+
+@functools.cache
+def _follow_on_sqlite(rules: DeadlineRules) -> Any:
+    numbers = bindparam("numbers", expanding=True)
+    return _recompute(rules, letters.c.registration_number.in_(numbers))
 
 
 async def rebase(conn: AsyncConnection, rules: DeadlineRules, new_fingerprint: str) -> bool:

@@ -90,10 +90,13 @@ letters = Table(
     Index("ix_letters_sender_reference", "forwarded_by_code", "sender_reference"),
     Index("ix_letters_department_due", "department_code", "due_date"),
     Index("ix_letters_legal_due", "legal_due_date"),
+    # open letters by department: overdue and due-soon counts read only this index
     Index(
         "ix_letters_open_legal_due",
         "department_code",
+        "department_name",
         "legal_due_date",
+        "registration_number",
         sqlite_where=text("legal_done_on IS NULL AND legal_due_date IS NOT NULL"),
         postgresql_where=text("legal_done_on IS NULL AND legal_due_date IS NOT NULL"),
     ),

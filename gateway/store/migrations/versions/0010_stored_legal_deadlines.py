@@ -26,7 +26,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_letters_legal_due", ["legal_due_date"], unique=False)
         batch_op.create_index(
             "ix_letters_open_legal_due",
-            ["department_code", "legal_due_date"],
+            ["department_code", "department_name", "legal_due_date", "registration_number"],
             unique=False,
             sqlite_where=sa.text(OPEN),
             postgresql_where=sa.text(OPEN),

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.domain.calendar import WorkingCalendar
 from gateway.domain.deadlines import DeadlineRules
+from gateway.reference.calendar_files import load_calendar
+from gateway.settings import Settings
 from gateway.store.deadlines import calendar_range, open_deadline_counts, store_calendar
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.readiness import Readiness
@@ -36,6 +38,14 @@ def missing_years_note(calendar: WorkingCalendar, today: date) -> str | None:
         f"working-day calendar lacks {years}: due dates touching it count weekends only and "
         "are marked provisional; add <year>.toml (see README, Legal deadlines)"
     )
+
+
+async def store_settings_calendar(settings: Settings, engine: AsyncEngine, today: date) -> None:
+    """For commands on a store without a running gateway (report, rebuild): the calendar as
+    the files say now and the settings' rules, stored as a start stores them."""
+    calendar = load_calendar(settings.calendar_dir)
+    first, last = calendar_range(calendar, today)
+    await store_calendar(engine, calendar, first, last, settings.deadline_rules())
 
 
 class DeadlineWatch:

@@ -227,16 +227,12 @@ async def control_report(
 async def run_report(settings: Settings, period: Period, csv_path: str | None, today: date) -> int:
     """`python -m gateway report`: read the store, print the table, optionally write CSV."""
 
-    from gateway.reference.calendar_files import load_calendar
-    from gateway.store.deadlines import calendar_range, store_calendar
+    from gateway.ops.deadline_watch import store_settings_calendar
     from gateway.store.sql import create_engine
 
     engine = create_engine(settings.database_url)
     try:
-        # the calendar as the files say now, so the report needs no running gateway
-        calendar = load_calendar(settings.calendar_dir)
-        rules = settings.deadline_rules()
-        await store_calendar(engine, calendar, *calendar_range(calendar, today), rules)
+        await store_settings_calendar(settings, engine, today)  # no running gateway needed
         roles = {topic: ch.name for topic, ch in settings.request_channels().items()}
         report = await control_report(engine, period, today, roles)
     finally:

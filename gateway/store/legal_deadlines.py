@@ -120,7 +120,7 @@ def _follow_on_postgresql(rules: DeadlineRules) -> Any:
 
 @functools.cache
 def _follow_on_sqlite(rules: DeadlineRules) -> Any:
-    numbers = bindparam("numbers", expanding=True)
+    numbers = bindparam("numbers", type_=letters.c.registration_number.type, expanding=True)
     return _recompute(rules, letters.c.registration_number.in_(numbers))
 
 

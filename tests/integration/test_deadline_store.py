@@ -3,6 +3,7 @@ the domain, letter for letter, and exact control-report figures on a known set."
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -382,3 +383,23 @@ async def test_other_rules_recompute_every_letter_and_apply_to_letters_merged_af
     _assert_stored_as_the_domain_says(figures, KNOWN, shorter, CALENDAR)
     # registered 5 Oct, 10 working days: due 19 Oct
     assert figures["DGK-2026-000004"][0] == date(2026, 10, 19)
+
+
+async def test_a_calendar_stored_while_letters_are_merged_waits_and_recomputes_them(
+    database_url,
+):
+    holiday = date(2026, 10, 20)
+    calendar = _with_day_off(CALENDAR, holiday)
+    engine = await _store(database_url, [])
+    try:
+        async with SqlUnitOfWork(engine) as uow:
+            await uow.letters.merge(KNOWN)  # figures from the calendar without the holiday
+            storing = asyncio.create_task(store_calendar(engine, calendar, FIRST, LAST, RULES))
+            await asyncio.sleep(0.5)
+            assert not storing.done()  # waits for the merge's transaction
+            await uow.commit()
+        await storing
+        figures = await _stored(engine)
+    finally:
+        await engine.dispose()
+    _assert_stored_as_the_domain_says(figures, KNOWN, RULES, calendar)

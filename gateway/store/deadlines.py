@@ -167,17 +167,21 @@ async def overdue_now(engine: AsyncEngine, today: date) -> list[OverdueNow]:
         .group_by(*department)
         .subquery()
     )
-    oldest = (
-        select(func.min(letters.c.registration_number))
-        .where(
-            overdue,
-            _same(letters.c.department_code, counted.c.department_code),
-            _same(letters.c.department_name, counted.c.department_name),
-            letters.c.legal_due_date == counted.c.due,
+
+    def oldest(*same_department: Any) -> Any:
+        return (
+            select(func.min(letters.c.registration_number))
+            .where(overdue, *same_department, letters.c.legal_due_date == counted.c.due)
+            .scalar_subquery()
         )
-        .scalar_subquery()
+
+    code, name = letters.c.department_code, letters.c.department_name
+    # plain equality first: an index-only probe; the NULL-safe one only for the unassigned
+    oldest_letter = func.coalesce(
+        oldest(code == counted.c.department_code, name == counted.c.department_name),
+        oldest(_same(code, counted.c.department_code), _same(name, counted.c.department_name)),
     )
-    rows = await _all(engine, select(counted, oldest))
+    rows = await _all(engine, select(counted, oldest_letter))
     return [OverdueNow(code, name, int(n), first, due) for code, name, n, due, first in rows]
 
 

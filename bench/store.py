@@ -3,7 +3,8 @@
 Folds N simulated DMS events into a fresh PostgreSQL database in batches (as one partition
 group of a poll would be), through `ingest_events` and the SQL unit of work, and prints the
 client's CPU time and the wall time per event. Separates what the store costs the gateway's
-process from decoding and from Kafka.
+process from decoding and from Kafka. The calendar is stored first, as the gateway does at
+start, so each batch also computes its letters' stored legal deadline figures.
 
     .venv/bin/python bench/store.py --database-url postgresql+asyncpg://USER@127.0.0.1:PORT/DB
         [--events 100000] [--batch 400]
@@ -20,6 +21,8 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 # Run as a script: import from the project root, not from bench/ (bench/requests.py must never
 # shadow the `requests` library for whatever imports it).
 _BENCH = Path(__file__).resolve().parent
@@ -27,22 +30,30 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
 sys.path.insert(0, str(_BENCH.parent))
 
 from bench._common import command_line, fresh_database, require_loopback  # noqa: E402
+from gateway.reference.calendar_files import load_calendar  # noqa: E402
 from gateway.services.ingestion import ingest_events  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
+from gateway.store.deadlines import calendar_range, store_calendar  # noqa: E402
 from gateway.store.migrate import upgrade_to_head  # noqa: E402
 from gateway.store.sql import SqlUnitOfWork, create_engine  # noqa: E402
+from gateway.store.tables import letters  # noqa: E402
 from gateway.tools.simulator import generate_events  # noqa: E402
 
 
 async def run(args: argparse.Namespace) -> None:
     require_loopback("127.0.0.1:0", args.database_url)
-    hasher = Settings().identifier_hasher()
+    settings = Settings()
+    hasher = settings.identifier_hasher()
     events = list(itertools.islice(generate_events(10**9, seed=5), args.events))
     async with AsyncExitStack() as stack:
         url = await fresh_database(stack, args.database_url)
         engine = create_engine(url)
         try:
             await upgrade_to_head(engine)
+            calendar = load_calendar(settings.calendar_dir)
+            today = datetime.now(UTC).date()
+            rules = settings.deadline_rules()
+            await store_calendar(engine, calendar, *calendar_range(calendar, today), rules)
             wall, cpu = time.perf_counter(), time.process_time()
             for start in range(0, len(events), args.batch):
                 await ingest_events(
@@ -52,6 +63,10 @@ async def run(args: argparse.Namespace) -> None:
                     lambda: datetime.now(UTC),
                 )
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            async with engine.connect() as conn:
+                with_figures, stored = (
+                    await conn.execute(select(func.count(letters.c.legal_due_date), func.count()))
+                ).one()
         finally:
             await engine.dispose()
     n = len(events)
@@ -60,6 +75,7 @@ async def run(args: argparse.Namespace) -> None:
         f"client CPU {1e6 * cpu / n:.1f} µs/event, wall {1e6 * wall / n:.1f} µs/event "
         f"({n / wall:,.0f} events/s, one batch at a time)"
     )
+    print(f"letters with stored legal deadline figures: {with_figures} of {stored}")
     print(f"command: {command_line()}")
 
 

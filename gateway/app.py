@@ -263,15 +263,13 @@ class Gateway:
             utc_now,
         )
         attempts = settings.console_signin_attempts_per_minute
-        engine, rules = self.engine, self.deadlines.rules
+        engine = self.engine
 
         async def report(period: Period) -> dict[str, object]:
-            return await control_report(engine, period, self.today(), channel_names, rules)
+            return await control_report(engine, period, self.today(), channel_names)
 
         async def dashboard(period: Period) -> dict[str, object]:
-            return await control_report(
-                engine, period, self.today(), channel_names, rules, DASHBOARD
-            )
+            return await control_report(engine, period, self.today(), channel_names, DASHBOARD)
 
         self.console_lookups = ConsoleLookups(
             lookups,

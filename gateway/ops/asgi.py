@@ -35,7 +35,6 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.domain.deadlines import DeadlineRules
 from gateway.reports.control import control_report
 from gateway.reports.periods import PeriodError, period_from
 from gateway.telemetry.metrics import Metrics
@@ -44,7 +43,6 @@ from gateway.telemetry.readiness import Readiness
 log = logging.getLogger(__name__)
 
 ASYNCAPI_PATH = "/asyncapi"
-LAW_DEFAULTS = DeadlineRules()  # the composition root passes the settings' rules
 
 
 def utc_today() -> date:
@@ -81,7 +79,6 @@ def build_app(
     *,
     engine: AsyncEngine | None = None,
     roles: Mapping[str, str] | None = None,
-    rules: DeadlineRules = LAW_DEFAULTS,
     asyncapi: AsyncAPI | None = None,
     mounts: Mapping[str, ASGIApp] | None = None,
     today: Callable[[], date] = utc_today,
@@ -118,7 +115,7 @@ def build_app(
             period = period_from(query.get("period"), query.get("from"), query.get("to"))
         except PeriodError as exc:
             return JSONResponse({"error": str(exc)}, 400)
-        report = await control_report(engine, period, today(), dict(roles or {}), rules)
+        report = await control_report(engine, period, today(), dict(roles or {}))
         return JSONResponse(report)
 
     metrics.ready.set_function(lambda: 1.0 if readiness.ready else 0.0)

@@ -1,6 +1,7 @@
 """Keeps the store's copy of the working-day calendar current and the deadline metrics fresh.
 
-At start: the calendar files become calendar_days rows (reports count working days in SQL).
+At start: the calendar files become calendar_days rows (reports count working days in SQL),
+and the letters' stored deadline figures are recomputed if the calendar or the rules changed.
 Then, every GATEWAY_DEADLINE_WATCH_INTERVAL_S: open letters overdue and due soon by department,
 letters whose DMS date disagrees with the gateway's, and which calendar years are missing
 (this year and the next; reported on /health/ready as a note, never as unready).
@@ -17,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.domain.calendar import WorkingCalendar
 from gateway.domain.deadlines import DeadlineRules
+from gateway.reference.calendar_files import load_calendar
+from gateway.settings import Settings
 from gateway.store.deadlines import calendar_range, open_deadline_counts, store_calendar
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.readiness import Readiness
@@ -37,6 +40,14 @@ def missing_years_note(calendar: WorkingCalendar, today: date) -> str | None:
     )
 
 
+async def store_settings_calendar(settings: Settings, engine: AsyncEngine, today: date) -> None:
+    """For commands on a store without a running gateway (report, rebuild): the calendar as
+    the files say now and the settings' rules, stored as a start stores them."""
+    calendar = load_calendar(settings.calendar_dir)
+    first, last = calendar_range(calendar, today)
+    await store_calendar(engine, calendar, first, last, settings.deadline_rules())
+
+
 class DeadlineWatch:
     def __init__(
         self,
@@ -54,7 +65,7 @@ class DeadlineWatch:
 
     async def store_calendar(self) -> None:
         first, last = calendar_range(self._calendar, self._today())
-        await store_calendar(self._engine, self._calendar, first, last)
+        await store_calendar(self._engine, self._calendar, first, last, self._rules)
 
     async def refresh(self) -> None:
         today = self._today()

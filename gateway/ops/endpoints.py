@@ -65,7 +65,6 @@ def build_operations(
         metrics,
         engine=engine,
         roles=roles,
-        rules=settings.deadline_rules(),
         asyncapi=asyncapi,
         mounts=mounts,
         store_ready=store_ready,

@@ -27,7 +27,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.domain.deadlines import DeadlineRules
 from gateway.reports.periods import Period
 from gateway.reports.render import render_csv, render_table
 from gateway.settings import Settings
@@ -209,20 +208,19 @@ async def control_report(
     period: Period,
     today: date,
     roles: Mapping[str, str],
-    rules: DeadlineRules,
     sections: Sections = FULL,
 ) -> dict[str, Any]:
     start, end = period.start, period.end
     figures = await request_figures(engine, start, end)
     letters = await letter_figures(engine, start, end) if sections.letters else None
     report = build_report(figures, letters, period, roles)
-    departments = await deadline_performance(engine, rules, start, end, today, by_executor=False)
+    departments = await deadline_performance(engine, start, end, today, by_executor=False)
     executors = (
-        await deadline_performance(engine, rules, start, end, today, by_executor=True)
+        await deadline_performance(engine, start, end, today, by_executor=True)
         if sections.executors
         else None
     )
-    overdue = await overdue_now(engine, rules, today)
+    overdue = await overdue_now(engine, today)
     report["deadlines"] = deadlines_section(departments, executors, overdue, today)
     return report
 
@@ -230,17 +228,14 @@ async def control_report(
 async def run_report(settings: Settings, period: Period, csv_path: str | None, today: date) -> int:
     """`python -m gateway report`: read the store, print the table, optionally write CSV."""
 
-    from gateway.reference.calendar_files import load_calendar
-    from gateway.store.deadlines import calendar_range, store_calendar
+    from gateway.ops.deadline_watch import store_settings_calendar
     from gateway.store.sql import create_engine
 
     engine = create_engine(settings.database_url)
     try:
-        # the calendar as the files say now, so the report needs no running gateway
-        calendar = load_calendar(settings.calendar_dir)
-        await store_calendar(engine, calendar, *calendar_range(calendar, today))
+        await store_settings_calendar(settings, engine, today)  # no running gateway needed
         roles = {topic: ch.name for topic, ch in settings.request_channels().items()}
-        report = await control_report(engine, period, today, roles, settings.deadline_rules())
+        report = await control_report(engine, period, today, roles)
     finally:
         await engine.dispose()
     print(render_table(report), end="")

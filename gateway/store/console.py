@@ -26,10 +26,9 @@ from gateway.domain.console import (
     check_account,
 )
 from gateway.domain.deadlines import DeadlineRules
-from gateway.store.deadlines import letter_deadlines
+from gateway.store.deadlines import due_soon_until, is_open
 from gateway.store.request_rollup import daily_counts
 from gateway.store.tables import (
-    calendar_days,
     console_accounts,
     console_signins,
     dead_letters,
@@ -149,31 +148,24 @@ class SqlOversight:
     async def workload(self, departments: Collection[str], today: date) -> list[WorkloadLetter]:
         if not departments:
             return []
-        deadlines = letter_deadlines(self._rules).subquery()
-        today_ordinal = (
-            select(calendar_days.c.ordinal).where(calendar_days.c.day == today).scalar_subquery()
-        )
-        overdue_or_due_soon = or_(
-            deadlines.c.due_date < today,
-            deadlines.c.due_ordinal - today_ordinal <= self._rules.due_soon,
-        )
+        # overdue, or due soon: a due date before today is before the due-soon bound too
+        soon_until = due_soon_until(self._rules, today).scalar_subquery()
         query = (
             select(
-                deadlines.c.registration_number,
-                deadlines.c.department_code,
-                deadlines.c.department_name,
-                deadlines.c.executor_name,
+                letters.c.registration_number,
+                letters.c.department_code,
+                letters.c.department_name,
+                letters.c.executor_name,
                 letters.c.executor_phone,
                 letters.c.status,
-                deadlines.c.due_date,
+                letters.c.legal_due_date,
             )
-            .join(letters, letters.c.registration_number == deadlines.c.registration_number)
             .where(
-                deadlines.c.department_code.in_(list(departments)),
-                deadlines.c.done_on.is_(None),
-                overdue_or_due_soon,
+                letters.c.department_code.in_(list(departments)),
+                is_open(),
+                or_(letters.c.legal_due_date < today, letters.c.legal_due_date <= soon_until),
             )
-            .order_by(deadlines.c.due_date, deadlines.c.registration_number)
+            .order_by(letters.c.legal_due_date, letters.c.registration_number)
         )
         async with self._engine.connect() as conn:
             return [WorkloadLetter(*row) for row in await conn.execute(query)]

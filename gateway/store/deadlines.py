@@ -1,7 +1,7 @@
 """Legal deadlines in SQL, the same on SQLite and PostgreSQL: the working-day calendar as rows
-(calendar_days) and, per letter, its due date, the day it was dealt with and the working days
-that took. The rules are the domain's (gateway.domain.deadlines); an integration test checks
-that this SQL and the domain agree letter for letter (tests/integration/test_deadline_store).
+(calendar_days), and the figures read from the letters' stored deadlines (computed by
+gateway.store.legal_deadlines). What depends on today (overdue, due soon) is decided here, at
+read time.
 """
 
 from __future__ import annotations
@@ -11,17 +11,16 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Select, and_, case, delete, func, or_, select
+from sqlalchemy import BigInteger, Select, and_, case, cast, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.domain.calendar import WorkingCalendar
-from gateway.domain.deadlines import FINISHED, DeadlineRules
-from gateway.domain.letters import DeadlineClass
+from gateway.domain.deadlines import DeadlineRules
 from gateway.store.dialects import INSERT
+from gateway.store.legal_deadlines import fingerprint, letter_deadlines, rebase
 from gateway.store.tables import calendar_days, letters
 
 _CHUNK = 500
-FINISHED_STATUSES = sorted(status.value for status in FINISHED)
 
 
 # Years of calendar_days kept around the covered ones: letters registered this long before
@@ -52,10 +51,15 @@ def calendar_rows(calendar: WorkingCalendar, first: date, last: date) -> list[di
 
 
 async def store_calendar(
-    engine: AsyncEngine, calendar: WorkingCalendar, first: date, last: date
+    engine: AsyncEngine,
+    calendar: WorkingCalendar,
+    first: date,
+    last: date,
+    rules: DeadlineRules,
 ) -> None:
-    """Rewrite calendar_days for [first, last]. An upsert, so replicas starting together do not
-    trip over each other's rows; days outside the range are removed."""
+    """Rewrite calendar_days for [first, last] and, if they or the rules changed, every
+    letter's stored deadline figures, in one transaction. An upsert, so replicas starting
+    together do not trip over each other's rows; days outside the range are removed."""
     rows = calendar_rows(calendar, first, last)
     async with engine.begin() as conn:
         insert = INSERT[conn.dialect.name]
@@ -74,58 +78,24 @@ async def store_calendar(
                     },
                 )
             )
+        await rebase(conn, rules, fingerprint(rows, rules))
 
 
-def letter_deadlines(rules: DeadlineRules) -> Select[Any]:
-    """One row per registered letter inside the calendar's range: its group keys, due date,
-    the day it was answered (or forwarded, for the forwarding term) and the working days that
-    took. Mirrors gateway.domain.deadlines.deadline_of."""
-    registered, due, done = (calendar_days.alias(n) for n in ("reg_day", "due_day", "done_day"))
-    forwarding = and_(letters.c.answer_date.is_(None), letters.c.forwarding_date.is_not(None))
-    answer_term = case(
-        (letters.c.deadline_class == DeadlineClass.ADDITIONAL_STUDY.value, rules.additional_study),
-        else_=rules.general,
-    ) + case(
-        (letters.c.extension_days.is_(None), 0),
-        (letters.c.extension_days > rules.max_extension, rules.max_extension),
-        else_=letters.c.extension_days,
+def due_soon_until(rules: DeadlineRules, today: date) -> Select[tuple[date | None]]:
+    """The last day an open letter's due date may be on for it to be due soon on `today`
+    (null if today is outside the calendar rows). Due dates are working days, so "at most
+    due_soon working days left" is this date bound on the stored due date."""
+    today_ordinal = (
+        select(calendar_days.c.ordinal).where(calendar_days.c.day == today).scalar_subquery()
     )
-    term = case((forwarding, rules.forwarding), else_=answer_term)
-    # finished by a status change alone: the (UTC) day of that change, as the domain does
-    finished_on = case(
-        (letters.c.status.in_(FINISHED_STATUSES), func.date(letters.c.status_at, type_=Date))
+    return select(func.max(calendar_days.c.day)).where(
+        calendar_days.c.ordinal <= today_ordinal + rules.due_soon
     )
-    done_on = case(
-        (letters.c.answer_date.is_not(None), letters.c.answer_date),
-        (letters.c.forwarding_date.is_not(None), letters.c.forwarding_date),
-        else_=finished_on,
-    )
-    dms_due = case(
-        (letters.c.extension_seq > 0, letters.c.extension_due_date), else_=letters.c.due_date
-    )
-    return (
-        select(
-            letters.c.registration_number,
-            letters.c.department_code,
-            letters.c.department_name,
-            letters.c.executor_id,
-            letters.c.executor_name,
-            due.c.day.label("due_date"),
-            due.c.ordinal.label("due_ordinal"),
-            done_on.label("done_on"),
-            (done.c.ordinal - registered.c.ordinal).label("working_days_taken"),
-            forwarding.label("forwarding"),
-            dms_due.label("dms_due_date"),
-            (registered.c.covered & due.c.covered).label("covered"),
-        )
-        .select_from(letters)
-        .join(registered, registered.c.day == letters.c.registration_date)
-        .join(
-            due,
-            and_(due.c.working.is_(True), due.c.ordinal == registered.c.ordinal + term),
-        )
-        .outerjoin(done, done.c.day == done_on)
-    )
+
+
+def is_open() -> Any:
+    """Letters with a stored due date, not yet dealt with (ix_letters_open_legal_due)."""
+    return and_(letters.c.legal_done_on.is_(None), letters.c.legal_due_date.is_not(None))
 
 
 @dataclass(frozen=True)
@@ -142,31 +112,26 @@ async def open_deadline_counts(
     engine: AsyncEngine, rules: DeadlineRules, today: date
 ) -> tuple[list[DeadlineCounts], int]:
     """(overdue and due-soon counts by department, letters whose DMS date disagrees)."""
-    per_letter = letter_deadlines(rules).subquery()
     async with engine.connect() as conn:
-        today_ordinal = await conn.scalar(
-            select(calendar_days.c.ordinal).where(calendar_days.c.day == today)
-        )
-        if today_ordinal is None:  # today outside the stored range: nothing to count against
+        soon_until = await conn.scalar(due_soon_until(rules, today))
+        if soon_until is None:  # today outside the stored range: nothing to count against
             return [], 0
-        is_open = per_letter.c.done_on.is_(None)
-        overdue = and_(is_open, per_letter.c.due_date < today)
-        due_soon = and_(
-            is_open,
-            per_letter.c.due_date >= today,
-            per_letter.c.due_ordinal - today_ordinal <= rules.due_soon,
-        )
+        due = letters.c.legal_due_date
+        overdue = due < today
+        due_soon = and_(due >= today, due <= soon_until)
+        department = (letters.c.department_code, letters.c.department_name)
         rows = await conn.execute(
             select(
-                per_letter.c.department_code,
-                per_letter.c.department_name,
+                *department,
                 func.sum(case((overdue, 1), else_=0)),
                 func.sum(case((due_soon, 1), else_=0)),
             )
-            .where(is_open)
-            .group_by(per_letter.c.department_code, per_letter.c.department_name)
+            .where(is_open())
+            .group_by(*department)
         )
         counts = [DeadlineCounts(code, name, int(o), int(s)) for code, name, o, s in rows]
+        # the DMS's own date is no stored figure: compared on the computed deadlines
+        per_letter = letter_deadlines(rules).subquery()
         disagreements = await conn.scalar(
             select(func.count()).where(
                 ~per_letter.c.forwarding,
@@ -188,43 +153,36 @@ class OverdueNow:
     oldest_due_date: date
 
 
-async def overdue_now(engine: AsyncEngine, rules: DeadlineRules, today: date) -> list[OverdueNow]:
+async def overdue_now(engine: AsyncEngine, today: date) -> list[OverdueNow]:
     """Open letters (not answered, forwarded, or finished) whose legal due date is before
-    `today`, by department: the same letters as gateway_letters_overdue counts. Hash
-    aggregates only (a window ordering every overdue letter cost a sort of all of them)."""
-    per_letter = letter_deadlines(rules).subquery()
-    overdue = (
-        select(
-            per_letter.c.department_code.label("code"),
-            per_letter.c.department_name.label("name"),
-            per_letter.c.registration_number.label("number"),
-            per_letter.c.due_date,
-        )
-        .where(per_letter.c.done_on.is_(None), per_letter.c.due_date < today)
-        .cte("overdue")
-    )
-    department = (overdue.c.code, overdue.c.name)
+    `today`, by department: the same letters as gateway_letters_overdue counts. Counted in
+    one pass over ix_letters_open_legal_due; then, per department, one index probe for the
+    oldest letter (no sort of every overdue letter)."""
+    department = (letters.c.department_code, letters.c.department_name)
+    overdue = and_(is_open(), letters.c.legal_due_date < today)
+    earliest = func.min(letters.c.legal_due_date).label("due")
     counted = (
-        select(*department, func.count().label("n"), func.min(overdue.c.due_date).label("oldest"))
+        select(*department, func.count().label("n"), earliest)
+        .where(overdue)
         .group_by(*department)
         .subquery()
     )
-    same_department = and_(
-        _same(overdue.c.code, counted.c.code), _same(overdue.c.name, counted.c.name)
-    )
-    rows = await _all(
-        engine,
-        select(
-            counted.c.code,
-            counted.c.name,
-            counted.c.n,
-            func.min(overdue.c.number),
-            counted.c.oldest,
+
+    def oldest(*same_department: Any) -> Any:
+        return (
+            select(func.min(letters.c.registration_number))
+            .where(overdue, *same_department, letters.c.legal_due_date == counted.c.due)
+            .scalar_subquery()
         )
-        .join_from(counted, overdue, and_(same_department, overdue.c.due_date == counted.c.oldest))
-        .group_by(counted.c.code, counted.c.name, counted.c.n, counted.c.oldest),
+
+    code, name = letters.c.department_code, letters.c.department_name
+    # plain equality first: an index-only probe; the NULL-safe one only for the unassigned
+    oldest_letter = func.coalesce(
+        oldest(code == counted.c.department_code, name == counted.c.department_name),
+        oldest(_same(code, counted.c.department_code), _same(name, counted.c.department_name)),
     )
-    return [OverdueNow(code, name, int(n), first, due) for code, name, n, first, due in rows]
+    rows = await _all(engine, select(counted, oldest_letter))
+    return [OverdueNow(code, name, int(n), first, due) for code, name, n, due, first in rows]
 
 
 def _same(a: Any, b: Any) -> Any:
@@ -249,7 +207,6 @@ class DeadlinePerformance:
 
 async def deadline_performance(
     engine: AsyncEngine,
-    rules: DeadlineRules,
     start: date,
     end: date,
     today: date,
@@ -257,48 +214,61 @@ async def deadline_performance(
 ) -> list[DeadlinePerformance]:
     """Letters whose due date falls in [start, end): how many were dealt with on time, late,
     are overdue on `today`; median and 90th percentile of working days taken (dealt with
-    only). Percentiles by window functions, which both dialects have."""
-    per_letter = letter_deadlines(rules).where(*_may_fall_due_in(rules, start, end)).subquery()
+    only). Percentiles by window functions, which both dialects have, over tallies."""
+    c = letters.c
     if by_executor:
-        keys: Sequence[Any] = (
-            per_letter.c.executor_id,
-            per_letter.c.executor_name,
-            per_letter.c.department_code,
-        )
+        keys: Sequence[Any] = (c.executor_id, c.executor_name, c.department_code)
     else:
-        keys = (per_letter.c.department_code, per_letter.c.department_name)
-        keys = (*keys, per_letter.c.department_code)
-    done = per_letter.c.done_on.is_not(None)
-    ranked = (
+        keys = (c.department_code, c.department_name, c.department_code)
+    done = c.legal_done_on.is_not(None)
+
+    def letters_where(condition: Any) -> Any:
+        return func.sum(case((condition, 1), else_=0))
+
+    # Letters tallied by group and working days taken: the percentiles then rank a few
+    # hundred tallies instead of sorting every letter (a year is all of them).
+    tally = (
         select(
             *(key.label(f"k{i}") for i, key in enumerate(keys)),
-            per_letter.c.due_date,
-            per_letter.c.done_on,
-            per_letter.c.working_days_taken.label("taken"),
-            func.row_number()
-            .over(partition_by=(*keys, done), order_by=per_letter.c.working_days_taken)
-            .label("rank"),
-            func.count().over(partition_by=(*keys, done)).label("answered"),
+            done.label("done"),
+            c.legal_working_days_taken.label("taken"),
+            func.count().label("n"),
+            letters_where(and_(done, c.legal_done_on <= c.legal_due_date)).label("on_time"),
+            letters_where(and_(done, c.legal_done_on > c.legal_due_date)).label("late"),
+            letters_where(and_(~done, c.legal_due_date < today)).label("overdue"),
         )
-        .where(per_letter.c.due_date >= start, per_letter.c.due_date < end)
+        .where(c.legal_due_date >= start, c.legal_due_date < end)
+        .group_by(*keys, done, c.legal_working_days_taken)
         .subquery()
     )
-    answered = ranked.c.done_on.is_not(None)
+    t = tally.c
+    partition = (t.k0, t.k1, t.k2, t.done)
+    running = (
+        select(
+            *t,
+            cast(
+                func.sum(t.n).over(partition_by=partition, order_by=t.taken.nulls_last()),
+                BigInteger,
+            ).label("up_to"),
+            cast(func.sum(t.n).over(partition_by=partition), BigInteger).label("answered"),
+        )
+    ).subquery()
+    r = running.c
 
     def nearest_rank(numerator: int, denominator: int) -> Any:
-        # ceil(n * numerator / denominator) in integer arithmetic, the same in both dialects
-        at = (ranked.c.answered * numerator + denominator - 1) // denominator
-        return func.min(case((and_(answered, ranked.c.rank == at), ranked.c.taken)))
+        # the ceil(n * numerator / denominator)-th smallest: the first tally reaching it
+        at = (r.answered * numerator + denominator - 1) // denominator
+        return func.min(case((and_(r.done, r.up_to >= at), r.taken)))
 
-    group = (ranked.c.k0, ranked.c.k1, ranked.c.k2)
+    group = (r.k0, r.k1, r.k2)
     rows = await _all(
         engine,
         select(
             *group,
-            func.count(),
-            func.sum(case((and_(answered, ranked.c.done_on <= ranked.c.due_date), 1), else_=0)),
-            func.sum(case((and_(answered, ranked.c.done_on > ranked.c.due_date), 1), else_=0)),
-            func.sum(case((and_(~answered, ranked.c.due_date < today), 1), else_=0)),
+            func.sum(r.n),
+            func.sum(r.on_time),
+            func.sum(r.late),
+            func.sum(r.overdue),
             nearest_rank(1, 2),
             nearest_rank(9, 10),
         )
@@ -311,27 +281,6 @@ async def deadline_performance(
         )
         for code, name, department, n, on_time, late, overdue, median, p90 in rows
     ]
-
-
-def _may_fall_due_in(rules: DeadlineRules, start: date, end: date) -> list[Any]:
-    """Conditions on letters alone (checked before the calendar joins) that every letter due
-    in [start, end) meets, so a month's report does not compute a year's due dates. Exact, as
-    a term is 1 to `longest` working days (the DMS contract accepts extensions of 1 or more):
-    the due date is after the registration date, and at most `longest` working days after."""
-    longest = max(
-        rules.forwarding, max(rules.general, rules.additional_study) + rules.max_extension
-    )
-    first_due = (
-        select(func.min(calendar_days.c.ordinal))
-        .where(calendar_days.c.day >= start, calendar_days.c.working.is_(True))
-        .scalar_subquery()
-    )
-    earliest = (
-        select(func.min(calendar_days.c.day))
-        .where(calendar_days.c.ordinal >= first_due - longest)
-        .scalar_subquery()
-    )
-    return [letters.c.registration_date >= earliest, letters.c.registration_date < end]
 
 
 async def _all(engine: AsyncEngine, query: Select[Any]) -> list[Any]:

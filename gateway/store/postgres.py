@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.store.audit_ledger import JOURNAL_BARRIER_KEY
 from gateway.store.tables import (
     LETTER_COLUMN_GROUPS,
+    LETTER_EVENT_COLUMNS,
     letter_history,
     letters,
     notice_outbox,
@@ -87,13 +88,13 @@ WRITE_JOURNAL = text(
 class Staging:
     """A temporary table shaped like `table`, filled by COPY and merged by one statement."""
 
-    def __init__(self, table: Table, merge: str) -> None:
+    def __init__(self, table: Table, merge: str, columns: Sequence[Column[Any]] = ()) -> None:
+        """`columns`: those the records carry, if not all of the table's."""
         self.table = table
         self.name = f"incoming_{table.name}"
-        self.columns = [c.name for c in table.c]
-        definition = ", ".join(
-            f"{_quote(c.name)} {c.type.compile(dialect=DIALECT)}" for c in table.c
-        )
+        shape = columns or list(table.c)
+        self.columns = [c.name for c in shape]
+        definition = ", ".join(f"{_quote(c.name)} {c.type.compile(dialect=DIALECT)}" for c in shape)
         self.create = (
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.name} ({definition}) ON COMMIT DELETE ROWS"
         )
@@ -119,6 +120,7 @@ LETTERS = Staging(
     "INSERT INTO letters ({columns}) SELECT {columns} FROM {staging} "
     "ORDER BY registration_number "
     f"ON CONFLICT (registration_number) DO UPDATE SET {_letter_merge_set()}",
+    LETTER_EVENT_COLUMNS,
 )
 HISTORY = Staging(
     letter_history,

@@ -49,7 +49,7 @@ from gateway.services.ports import (
     StoredReply,
     TopicPartition,
 )
-from gateway.store import postgres
+from gateway.store import legal_deadlines, postgres
 from gateway.store.audit_ledger import SqlAuditLedger
 from gateway.store.dialects import INSERT
 from gateway.store.request_rollup import SqlRequestRollup
@@ -63,6 +63,7 @@ from gateway.store.selection import (
 from gateway.store.status_notices import SqlStatusNoticeOutbox
 from gateway.store.tables import (
     LETTER_COLUMN_GROUPS,
+    LETTER_EVENT_COLUMNS,
     letter_history,
     letters,
     notice_outbox,
@@ -75,7 +76,7 @@ from gateway.store.tables import (
 )
 
 LOOKUPS_SHOWN = 1000  # an access log shows at most this many, newest first
-_LETTER_COLUMNS = [c.name for c in letters.c]
+_LETTER_COLUMNS = [c.name for c in LETTER_EVENT_COLUMNS]
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -226,10 +227,20 @@ class SqlLetterRepository:
         return found
 
     async def merge(self, changed: Collection[Letter]) -> None:
+        """Upsert the letters and, in the same transaction, their stored deadline figures."""
+        if not changed:
+            return
+        rules = await legal_deadlines.basis_rules(self._conn)
+        await self._upsert(changed)
+        if rules is not None:  # else no calendar is stored yet; storing it computes them all
+            numbers = [letter.registration_number for letter in changed]
+            await legal_deadlines.follow(self._conn, rules, numbers)
+
+    async def _upsert(self, changed: Collection[Letter]) -> None:
         # Rows in key order, here and below: concurrent writers lock them in the same order.
         ordered = sorted(changed, key=lambda letter: letter.registration_number)
         rows = [_letter_row(letter) for letter in ordered]
-        if self._pg and rows:
+        if self._pg:
             records = [tuple(row[column] for column in _LETTER_COLUMNS) for row in rows]
             await postgres.copy_and_merge(self._conn, postgres.LETTERS, records)
             return

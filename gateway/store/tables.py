@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 
 from gateway.domain.letters import FIELD_GROUPS
@@ -81,9 +82,28 @@ letters = Table(
     Column("extension_reason", Text),
     Column("extension_applicant_told", Boolean),
     Column("extension_due_date", Date),
+    # The legal deadline's figures, derived (gateway.store.legal_deadlines): null where the
+    # calendar rows do not reach the letter's registration or due date.
+    Column("legal_due_date", Date),
+    Column("legal_done_on", Date),
+    Column("legal_working_days_taken", Integer),
     Index("ix_letters_sender_reference", "forwarded_by_code", "sender_reference"),
     Index("ix_letters_department_due", "department_code", "due_date"),
+    Index("ix_letters_legal_due", "legal_due_date"),
+    # open letters by department: overdue and due-soon counts read only this index
+    Index(
+        "ix_letters_open_legal_due",
+        "department_code",
+        "department_name",
+        "legal_due_date",
+        "registration_number",
+        sqlite_where=text("legal_done_on IS NULL AND legal_due_date IS NOT NULL"),
+        postgresql_where=text("legal_done_on IS NULL AND legal_due_date IS NOT NULL"),
+    ),
 )
+LEGAL_DEADLINE_COLUMNS = ("legal_due_date", "legal_done_on", "legal_working_days_taken")
+# What ingestion writes: the letter as the DMS events made it, without the derived figures.
+LETTER_EVENT_COLUMNS = [c for c in letters.c if c.name not in LEGAL_DEADLINE_COLUMNS]
 
 # The working-day calendar as rows, so reports count working days in SQL: `ordinal` is the
 # number of working days from the table's first day up to and including `day`, so the N-th
@@ -98,6 +118,20 @@ calendar_days = Table(
     Column("ordinal", Integer, nullable=False),
     Column("covered", Boolean, nullable=False),
     Index("ix_calendar_days_ordinal", "ordinal"),
+)
+
+# One row: what the letters' stored legal deadline figures were computed from. `fingerprint`
+# digests the calendar rows and the terms below; the terms are kept so that the write path
+# computes new letters' figures from the same rules as the stored ones.
+deadline_basis = Table(
+    "deadline_basis",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("general", Integer, nullable=False),
+    Column("additional_study", Integer, nullable=False),
+    Column("max_extension", Integer, nullable=False),
+    Column("forwarding", Integer, nullable=False),
 )
 
 letter_history = Table(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import func, select
@@ -18,6 +20,7 @@ from gateway.clock import utc_now
 from gateway.domain.letters import DmsEvent
 from gateway.domain.refusals import DecodeError
 from gateway.kafka import kafka_connection
+from gateway.ops.deadline_watch import store_settings_calendar
 from gateway.services.ingestion import ingest_events
 from gateway.settings import Settings
 from gateway.store.migrate import upgrade_to_head
@@ -42,6 +45,9 @@ async def rebuild_store(settings: Settings, database_url: str) -> RebuildResult:
     engine = create_engine(database_url)
     try:
         await upgrade_to_head(engine)
+        # as a start does, so that each batch stores its letters' legal deadline figures
+        today = datetime.now(ZoneInfo(settings.deadline_timezone)).date()
+        await store_settings_calendar(settings, engine, today)
         async with engine.connect() as connection:
             for table in (letters, processed_events):
                 if await connection.scalar(select(func.count()).select_from(table)):

@@ -181,7 +181,6 @@ async def test_the_controllers_charts_show_the_reports_numbers(
         period_from(label, None, None),
         console.gateway.today(),
         channels,
-        console.gateway.deadlines.rules,
     )
     await expect(page.locator("#total-requests")).to_have_text(str(report["requests"]["total"]))
     overdue = report["deadlines"]["overdue_now"]  # by the legal due date, not the DMS's

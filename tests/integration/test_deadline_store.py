@@ -3,10 +3,13 @@ the domain, letter for letter, and exact control-report figures on a known set."
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
+from gateway.domain.calendar import WorkingCalendar
 from gateway.domain.deadlines import DeadlineKind, DeadlineRules, DeadlineState, deadline_of
 from gateway.domain.identity import IdentifierHasher
 from gateway.domain.letters import (
@@ -22,14 +25,14 @@ from gateway.store.console import SqlOversight
 from gateway.store.deadlines import (
     OverdueNow,
     deadline_performance,
-    letter_deadlines,
     open_deadline_counts,
     overdue_now,
     store_calendar,
 )
+from gateway.store.legal_deadlines import letter_deadlines
 from gateway.store.migrate import upgrade_to_head
 from gateway.store.sql import SqlUnitOfWork, create_engine
-from gateway.store.tables import calendar_days
+from gateway.store.tables import calendar_days, letters
 from gateway.tools.simulator import generate_events
 
 CALENDAR = load_calendar()
@@ -45,7 +48,7 @@ VUSALA = Executor("E2", "Həsənova Vüsalə", "+994 12 000 00 02")
 async def _store(database_url: str, stored: list[Letter]):
     engine = create_engine(database_url)
     await upgrade_to_head(engine)
-    await store_calendar(engine, CALENDAR, FIRST, LAST)
+    await store_calendar(engine, CALENDAR, FIRST, LAST, RULES)
     async with SqlUnitOfWork(engine) as uow:
         await uow.letters.merge(stored)
         await uow.commit()
@@ -138,13 +141,13 @@ async def test_the_control_figures_per_department_and_executor(database_url):
     engine = await _store(database_url, KNOWN)
     try:
         departments = await deadline_performance(
-            engine, RULES, date(2026, 10, 1), date(2026, 11, 30), TODAY, by_executor=False
+            engine, date(2026, 10, 1), date(2026, 11, 30), TODAY, by_executor=False
         )
         executors = await deadline_performance(
-            engine, RULES, date(2026, 10, 1), date(2026, 11, 30), TODAY, by_executor=True
+            engine, date(2026, 10, 1), date(2026, 11, 30), TODAY, by_executor=True
         )
         counts, disagreements = await open_deadline_counts(engine, RULES, TODAY)
-        overdue = await overdue_now(engine, RULES, TODAY)
+        overdue = await overdue_now(engine, TODAY)
     finally:
         await engine.dispose()
     by_department = {d.code: d for d in departments}
@@ -183,7 +186,7 @@ async def test_a_dms_date_that_differs_is_counted(database_url):
 async def test_storing_the_calendar_twice_keeps_one_row_per_day(database_url):
     engine = await _store(database_url, [])
     try:
-        await store_calendar(engine, CALENDAR, date(2026, 1, 1), LAST)
+        await store_calendar(engine, CALENDAR, date(2026, 1, 1), LAST, RULES)
         async with engine.connect() as conn:
             days = list(await conn.execute(select(calendar_days.c.day)))
     finally:
@@ -246,7 +249,7 @@ async def test_a_letter_on_the_longest_term_counts_in_the_period_it_falls_due(da
     try:
         that_day, day_before = [
             await deadline_performance(
-                engine, RULES, first, first + timedelta(days=1), TODAY, by_executor=False
+                engine, first, first + timedelta(days=1), TODAY, by_executor=False
             )
             for first in (due, due - timedelta(days=1))
         ]
@@ -254,3 +257,149 @@ async def test_a_letter_on_the_longest_term_counts_in_the_period_it_falls_due(da
         await engine.dispose()
     assert [(d.code, d.due) for d in that_day] == [("GOBI", 1)]
     assert day_before == []
+
+
+# ---- the figures stored on the letters --------------------------------------------------
+
+
+async def _stored(engine) -> dict[str, tuple[date | None, date | None, int | None]]:
+    figures = ("legal_due_date", "legal_done_on", "legal_working_days_taken")
+    columns = (letters.c[name] for name in figures)
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(letters.c.registration_number, *columns))
+        return {number: (due, done, taken) for number, due, done, taken in rows}
+
+
+def _assert_stored_as_the_domain_says(stored, expected: list[Letter], rules, calendar) -> None:
+    """Every letter's stored due date is the domain's; it has a day it was dealt with exactly
+    when the domain says it was answered (or forwarded), and the working days up to it."""
+    dealt_with = {DeadlineState.ANSWERED_ON_TIME, DeadlineState.ANSWERED_LATE}
+    assert set(stored) == {letter.registration_number for letter in expected}
+    for letter in expected:
+        deadline = deadline_of(letter, TODAY, rules, calendar)
+        assert deadline is not None and letter.registration_date is not None
+        due, done, taken = stored[letter.registration_number]
+        assert due == deadline.due_date, letter.registration_number
+        assert (done is not None) == (deadline.state in dealt_with), letter.registration_number
+        if done is not None:
+            assert taken == calendar.working_days_between(letter.registration_date, done).value
+
+
+async def test_ingested_letters_carry_the_domains_deadline_figures(database_url):
+    stored = simulated_letters(300)
+    engine = await _store(database_url, stored)
+    try:
+        figures = await _stored(engine)
+    finally:
+        await engine.dispose()
+    _assert_stored_as_the_domain_says(figures, stored, RULES, CALENDAR)
+
+
+async def test_letters_stored_before_the_calendar_get_their_figures_when_it_is_stored(
+    database_url,
+):
+    # as after the migration that added the figures: letters there, no basis recorded yet
+    stored = simulated_letters(100)
+    engine = create_engine(database_url)
+    try:
+        await upgrade_to_head(engine)
+        async with SqlUnitOfWork(engine) as uow:
+            await uow.letters.merge(stored)
+            await uow.commit()
+        before = await _stored(engine)
+        await store_calendar(engine, CALENDAR, FIRST, LAST, RULES)
+        after = await _stored(engine)
+    finally:
+        await engine.dispose()
+    assert set(before.values()) == {(None, None, None)}
+    _assert_stored_as_the_domain_says(after, stored, RULES, CALENDAR)
+
+
+async def test_a_letter_answered_extended_or_forwarded_has_its_figures_recomputed(database_url):
+    engine = await _store(database_url, KNOWN)
+    answered = replace(KNOWN[3], conclusion_seq=5, answer_date=date(2026, 10, 30))
+    extended = replace(
+        KNOWN[4],
+        extension_seq=5,
+        extension_days=5,
+        extension_reason="sorğu",
+        extension_applicant_told=True,
+    )
+    forwarded = replace(
+        KNOWN[5],
+        forwarding_seq=5,
+        forwarded_to=Agency("DSX", "Sərhəd Xidməti"),
+        forwarding_date=date(2026, 10, 8),
+    )
+    changed = [answered, extended, forwarded]
+    try:
+        before = await _stored(engine)
+        async with SqlUnitOfWork(engine) as uow:
+            await uow.letters.merge(changed)
+            await uow.commit()
+        after = await _stored(engine)
+    finally:
+        await engine.dispose()
+    now = {letter.registration_number: letter for letter in (*KNOWN, *changed)}
+    _assert_stored_as_the_domain_says(after, list(now.values()), RULES, CALENDAR)
+    for letter in changed:  # each change moved a figure
+        assert before[letter.registration_number] != after[letter.registration_number]
+
+
+def _with_day_off(calendar: WorkingCalendar, day: date) -> WorkingCalendar:
+    return WorkingCalendar.of(
+        replace(year, days_off=year.days_off | {day}) if year.year == day.year else year
+        for year in calendar.years.values()
+    )
+
+
+async def test_a_holiday_added_to_the_calendar_moves_the_stored_due_dates(database_url):
+    holiday = date(2026, 10, 20)  # a Tuesday inside the known letters' terms
+    calendar = _with_day_off(CALENDAR, holiday)
+    engine = await _store(database_url, KNOWN)
+    try:
+        await store_calendar(engine, calendar, FIRST, LAST, RULES)
+        figures = await _stored(engine)
+    finally:
+        await engine.dispose()
+    _assert_stored_as_the_domain_says(figures, KNOWN, RULES, calendar)
+    # registered 5 Oct: due 26 Oct, one working day later with the holiday
+    assert figures["DGK-2026-000004"][0] == date(2026, 10, 27)
+
+
+async def test_other_rules_recompute_every_letter_and_apply_to_letters_merged_after(
+    database_url,
+):
+    shorter = DeadlineRules(general=10, additional_study=20, max_extension=5, forwarding=2)
+    engine = await _store(database_url, KNOWN[:5])
+    try:
+        await store_calendar(engine, CALENDAR, FIRST, LAST, shorter)
+        async with SqlUnitOfWork(engine) as uow:
+            await uow.letters.merge(KNOWN[5:])
+            await uow.commit()
+        figures = await _stored(engine)
+    finally:
+        await engine.dispose()
+    _assert_stored_as_the_domain_says(figures, KNOWN, shorter, CALENDAR)
+    # registered 5 Oct, 10 working days: due 19 Oct
+    assert figures["DGK-2026-000004"][0] == date(2026, 10, 19)
+
+
+async def test_a_calendar_stored_while_letters_are_merged_waits_and_recomputes_them(
+    database_url,
+):
+    holiday = date(2026, 10, 20)
+    calendar = _with_day_off(CALENDAR, holiday)
+    engine = await _store(database_url, [])
+    try:
+        async with SqlUnitOfWork(engine) as uow:
+            await uow.letters.merge(KNOWN)  # figures from the calendar without the holiday
+            storing = asyncio.create_task(store_calendar(engine, calendar, FIRST, LAST, RULES))
+            await asyncio.sleep(0.5)
+            assert not storing.done()  # waits for the merge's transaction
+            await uow.commit()
+        await storing
+        figures = await _stored(engine)
+    finally:
+        await engine.dispose()
+    _assert_stored_as_the_domain_says(figures, KNOWN, RULES, calendar)

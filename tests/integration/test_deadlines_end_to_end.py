@@ -125,7 +125,6 @@ async def test_an_overdue_letter_is_overdue_in_the_reply_the_report_and_the_metr
         parse_range(expected_due.isoformat(), expected_due.isoformat()),
         today(gateway),
         {},
-        gateway.deadlines.rules,
     )
     [row] = report["deadlines"]["by_department"]
     assert (row["department"], row["due"], row["overdue_now"]) == ("HSI", 1, 1)

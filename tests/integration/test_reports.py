@@ -137,26 +137,29 @@ LETTERS = [
 ]
 
 
-async def _store(database_url: str) -> AsyncEngine:
-    """Migrated, with the working-day calendar copied in as the gateway does at start."""
+async def _store(database_url: str, letter_rows: list[dict[str, Any]] | None = None) -> AsyncEngine:
+    """Migrated, with the working-day calendar copied in as the gateway does at start: that
+    computes the deadlines of letters already there (`letter_rows`, written as rows)."""
     engine = create_engine(database_url)
     await upgrade_to_head(engine)
-    await store_calendar(engine, CALENDAR, *calendar_range(CALENDAR, date(2026, 11, 1)))
+    if letter_rows:
+        async with engine.begin() as conn:
+            await conn.execute(insert(letters), letter_rows)
+    await store_calendar(engine, CALENDAR, *calendar_range(CALENDAR, date(2026, 11, 1)), RULES)
     return engine
 
 
 @pytest.fixture
 async def engine(database_url: str):
-    engine = await _store(database_url)
+    engine = await _store(database_url, LETTERS)
     async with engine.begin() as conn:
         await conn.execute(insert(request_audit), AUDIT)
-        await conn.execute(insert(letters), LETTERS)
     yield engine
     await engine.dispose()
 
 
 async def test_the_report_matches_the_known_data_set(engine: AsyncEngine):
-    report = await control_report(engine, parse_period("2026-11"), date(2027, 1, 10), ROLES, RULES)
+    report = await control_report(engine, parse_period("2026-11"), date(2027, 1, 10), ROLES)
     assert report["period"] == {
         "label": "2026-11",
         "from": "2026-11-01",
@@ -262,7 +265,7 @@ async def test_the_report_is_the_same_whatever_part_of_the_audit_is_rolled_up(
     engine: AsyncEngine,
 ):
     async def report(period: Period) -> dict[str, Any]:
-        return await control_report(engine, period, date(2027, 1, 10), ROLES, RULES)
+        return await control_report(engine, period, date(2027, 1, 10), ROLES)
 
     periods = [parse_period(p) for p in ("2026-10", "2026-11", "2026-12", "2026")]
     unrolled = [await report(p) for p in periods]
@@ -278,7 +281,7 @@ async def test_the_report_is_the_same_whatever_part_of_the_audit_is_rolled_up(
 async def test_mid_period_overdue_is_judged_today_and_ranges_include_both_days(
     engine: AsyncEngine,
 ):
-    report = await control_report(engine, parse_period("2026-11"), date(2026, 11, 21), ROLES, RULES)
+    report = await control_report(engine, parse_period("2026-11"), date(2026, 11, 21), ROLES)
     overdue = report["deadlines"]["overdue_now"]
     assert [(d["department"], d["count"], d["oldest"]) for d in overdue["by_department"]] == [
         ("D1", 1, "DGK-2026-000006")  # letter 1 is due on 25 Nov: not yet
@@ -286,7 +289,7 @@ async def test_mid_period_overdue_is_judged_today_and_ranges_include_both_days(
     from gateway.reports.periods import parse_range
 
     week = await control_report(
-        engine, parse_range("2026-11-01", "2026-11-04"), date(2027, 1, 1), ROLES, RULES
+        engine, parse_range("2026-11-01", "2026-11-04"), date(2027, 1, 1), ROLES
     )
     assert week["requests"]["total"] == 2  # Nov 1 00:00 and Nov 4
     assert week["letters"]["total"] == 1  # letter 1 (Nov 2); letter 2 is Nov 5
@@ -298,15 +301,12 @@ async def test_get_reports_returns_the_same_json(engine: AsyncEngine):
         Metrics(),
         engine=engine,
         roles=ROLES,
-        rules=RULES,
         today=lambda: date(2027, 1, 10),
     )
     async with asgi_client(app) as http:
         response = await http.get("/reports", params={"period": "2026-11"})
         assert response.status_code == 200
-        expected = await control_report(
-            engine, parse_period("2026-11"), date(2027, 1, 10), ROLES, RULES
-        )
+        expected = await control_report(engine, parse_period("2026-11"), date(2027, 1, 10), ROLES)
         assert response.json() == expected
         quarter = (await http.get("/reports", params={"period": "2026-Q4"})).json()
     assert quarter["requests"]["total"] == 9  # Oct 31 23:59:59, November's seven, Dec 1
@@ -414,15 +414,13 @@ async def test_postgresql_and_sqlite_give_the_same_report_on_the_same_data(
                 async with SqlUnitOfWork(engine) as uow:
                     await uow.letters.merge(stored)
                     await uow.commit()
-                unrolled = [await control_report(engine, p, today, ROLES, RULES) for p in periods]
+                unrolled = [await control_report(engine, p, today, ROLES) for p in periods]
                 assert await _seal_and_roll(engine, rows=1700) == 1700
-                assert [
-                    await control_report(engine, p, today, ROLES, RULES) for p in periods
-                ] == unrolled
+                assert [await control_report(engine, p, today, ROLES) for p in periods] == unrolled
                 assert await _seal_and_roll(engine) == 1300
                 reports.append(
-                    [await control_report(engine, p, today, ROLES, RULES) for p in periods]
-                    + [await control_report(engine, periods[0], today, ROLES, RULES, DASHBOARD)]
+                    [await control_report(engine, p, today, ROLES) for p in periods]
+                    + [await control_report(engine, periods[0], today, ROLES, DASHBOARD)]
                 )
                 assert reports[-1][:3] == unrolled
             finally:
@@ -466,7 +464,7 @@ async def test_replicas_rolling_up_at_once_count_each_request_once(
         try:
             async with engine.begin() as conn:
                 await conn.execute(insert(request_audit), audit)
-            expected = await control_report(engine, parse_period("2026"), NOV.date(), ROLES, RULES)
+            expected = await control_report(engine, parse_period("2026"), NOV.date(), ROLES)
             assert await _seal_and_roll(engine, rows=1) == 1  # the rollup under way
             await _sealer(engine, len(audit)).seal_all()  # sealed, not rolled up yet
             replicas = (engine, other_engine, engine, other_engine)
@@ -477,7 +475,7 @@ async def test_replicas_rolling_up_at_once_count_each_request_once(
                 totals.add(sum(c.count for c in figures.counts))
             assert sum(await asyncio.gather(*rollers)) == len(audit) - 1
             assert totals == {len(audit)}
-            after = await control_report(engine, parse_period("2026"), NOV.date(), ROLES, RULES)
+            after = await control_report(engine, parse_period("2026"), NOV.date(), ROLES)
             assert after == expected
         finally:
             await engine.dispose()

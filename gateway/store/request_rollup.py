@@ -15,7 +15,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, and_, bindparam, func, literal, null, select, union_all, update
+from sqlalchemy import (
+    BigInteger,
+    Table,
+    and_,
+    bindparam,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -77,7 +88,7 @@ class SqlRequestRollup:
         await self._add_to(reply_time_days, "replies", replies)
         await self._conn.execute(update(request_rollup_position).values(through_id=through_id))
 
-    async def _add_to(self, table: Any, count: str, rows: Sequence[dict[str, Any]]) -> None:
+    async def _add_to(self, table: Table, count: str, rows: Sequence[dict[str, Any]]) -> None:
         insert = INSERT[self._conn.dialect.name]
         for start in range(0, len(rows), CHUNK):
             statement = insert(table).values(rows[start : start + CHUNK])
@@ -120,7 +131,7 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(), UTC)
 
 
-def _days(table: Any, start: date, end: date) -> ColumnElement[bool]:
+def _days(table: Table, start: date, end: date) -> ColumnElement[bool]:
     return and_(table.c.day >= start, table.c.day < end)
 
 

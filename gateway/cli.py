@@ -231,8 +231,8 @@ def _report(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from gateway.reports.control import run_report
     from gateway.reports.periods import PeriodError, period_from
+    from gateway.tools.report import run_report
 
     try:
         period = period_from(args.period, args.date_from, args.date_to)

@@ -28,8 +28,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.reports.periods import Period
-from gateway.reports.render import render_csv, render_table
-from gateway.settings import Settings
 from gateway.store.deadlines import (
     DeadlinePerformance,
     OverdueNow,
@@ -223,24 +221,3 @@ async def control_report(
     overdue = await overdue_now(engine, today)
     report["deadlines"] = deadlines_section(departments, executors, overdue, today)
     return report
-
-
-async def run_report(settings: Settings, period: Period, csv_path: str | None, today: date) -> int:
-    """`python -m gateway report`: read the store, print the table, optionally write CSV."""
-
-    from gateway.ops.deadline_watch import store_settings_calendar
-    from gateway.store.sql import create_engine
-
-    engine = create_engine(settings.database_url)
-    try:
-        await store_settings_calendar(settings, engine, today)  # no running gateway needed
-        roles = {topic: ch.name for topic, ch in settings.request_channels().items()}
-        report = await control_report(engine, period, today, roles)
-    finally:
-        await engine.dispose()
-    print(render_table(report), end="")
-    if csv_path:
-        with open(csv_path, "w", encoding="utf-8", newline="") as file:
-            file.write(render_csv(report))
-        print(f"CSV written to {csv_path}")
-    return 0

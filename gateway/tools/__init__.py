@@ -1,1 +1,2 @@
-"""One-off commands of the CLI: ask, simulate-dms, rebuild, asyncapi, and the local broker."""
+"""One-off commands of the CLI: ask, simulate-dms, rebuild, report, verify-audit, accounts,
+asyncapi, and the local broker."""

@@ -9,7 +9,6 @@ letters whose DMS date disagrees with the gateway's, and which calendar years ar
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import date
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.domain.calendar import WorkingCalendar
 from gateway.domain.deadlines import DeadlineRules
 from gateway.reference.calendar_files import load_calendar
+from gateway.services.background import every
 from gateway.settings import Settings
 from gateway.store.deadlines import calendar_range, open_deadline_counts, store_calendar
 from gateway.telemetry.metrics import Metrics
@@ -83,11 +83,5 @@ class DeadlineWatch:
         )
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the database probe reports the store; go on
-                log.warning("deadline metrics not refreshed", exc_info=True)
-            await asyncio.sleep(self._interval_s)
+        # while the store is away, the database probe reports it
+        await every(self._interval_s, self.refresh, log, "deadline metrics not refreshed")

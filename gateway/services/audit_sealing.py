@@ -11,12 +11,12 @@ gateway's back.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from gateway.domain.audit_chain import BlockHead, row_seal, seal
+from gateway.services.background import every
 from gateway.services.ports import Relay, UnitOfWork
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.readiness import Readiness
@@ -86,13 +86,12 @@ class AuditSealer:
             self._readiness.ok(SEAL_LAG)
         return lag
 
+    async def _seal_and_observe(self) -> None:
+        await self.seal_all()
+        await self.observe_lag()
+
     async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.seal_all()
-                await self.observe_lag()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the store is away: the lag grows, readiness will say so
-                log.warning("audit sealing failed; will retry", exc_info=True)
-            await asyncio.sleep(self._interval_s)
+        # while the store is away, the lag grows and readiness will say so
+        await every(
+            self._interval_s, self._seal_and_observe, log, "audit sealing failed; will retry"
+        )

@@ -10,11 +10,11 @@ PostgreSQL the position row's lock lets one replica roll up at a time.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
 from gateway.domain.request_rollup import tally
+from gateway.services.background import every
 from gateway.services.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -49,11 +49,5 @@ class RequestRoller:
         return total
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.roll_all()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the store is away: reports read more rows meanwhile, as exactly
-                log.warning("rolling up requests failed; will retry", exc_info=True)
-            await asyncio.sleep(self._interval_s)
+        # while the store is away, reports read more rows from the log, as exactly
+        await every(self._interval_s, self.roll_all, log, "rolling up requests failed; will retry")

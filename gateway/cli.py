@@ -228,9 +228,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _report(settings: Settings, args: argparse.Namespace) -> int:
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
+    from gateway.clock import today_in
     from gateway.reports.periods import PeriodError, period_from
     from gateway.tools.report import run_report
 
@@ -239,11 +237,8 @@ def _report(settings: Settings, args: argparse.Namespace) -> int:
     except PeriodError as exc:
         print(f"report: {exc}")
         return 2
-    return asyncio.run(
-        run_report(
-            settings, period, args.csv, datetime.now(ZoneInfo(settings.deadline_timezone)).date()
-        )
-    )
+    today = today_in(settings.deadline_timezone)
+    return asyncio.run(run_report(settings, period, args.csv, today))
 
 
 def _verify_audit(settings: Settings, args: argparse.Namespace) -> int:

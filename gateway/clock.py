@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def today_in(zone: str) -> date:
+    """Today's date where `zone` is: for commands, the authority's date (the running gateway
+    takes it from its Deadlines service)."""
+    return utc_now().astimezone(ZoneInfo(zone)).date()

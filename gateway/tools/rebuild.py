@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import func, select
 
-from gateway.clock import utc_now
+from gateway.clock import today_in, utc_now
 from gateway.domain.letters import DmsEvent
 from gateway.domain.refusals import DecodeError
 from gateway.kafka import kafka_connection
@@ -46,8 +44,7 @@ async def rebuild_store(settings: Settings, database_url: str) -> RebuildResult:
     try:
         await upgrade_to_head(engine)
         # as a start does, so that each batch stores its letters' legal deadline figures
-        today = datetime.now(ZoneInfo(settings.deadline_timezone)).date()
-        await store_settings_calendar(settings, engine, today)
+        await store_settings_calendar(settings, engine, today_in(settings.deadline_timezone))
         async with engine.connect() as connection:
             for table in (letters, processed_events):
                 if await connection.scalar(select(func.count()).select_from(table)):

@@ -18,10 +18,8 @@ from gateway.domain.calendar import WorkingCalendar
 from gateway.domain.deadlines import DeadlineRules
 from gateway.store.dialects import INSERT
 from gateway.store.legal_deadlines import fingerprint, letter_deadlines, rebase
+from gateway.store.selection import chunks
 from gateway.store.tables import calendar_days, letters
-
-_CHUNK = 500
-
 
 # Years of calendar_days kept around the covered ones: letters registered this long before
 # the first covered year still get (provisional) due dates in reports.
@@ -68,8 +66,8 @@ async def store_calendar(
                 or_(calendar_days.c.day < first, calendar_days.c.day > last)
             )
         )
-        for start in range(0, len(rows), _CHUNK):
-            statement = insert(calendar_days).values(rows[start : start + _CHUNK])
+        for chunk in chunks(rows):
+            statement = insert(calendar_days).values(chunk)
             await conn.execute(
                 statement.on_conflict_do_update(
                     index_elements=[calendar_days.c.day],

@@ -11,7 +11,7 @@ short range of the primary key it is, not as a third of the table.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time
 from typing import Any, TypeVar
 
@@ -32,7 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.domain.request_rollup import AuditedRequest, RequestTally, bucket_of
 from gateway.store.dialects import INSERT, utc_day
-from gateway.store.selection import CHUNK
+from gateway.store.selection import chunks
 from gateway.store.tables import (
     reply_time_days,
     request_audit,
@@ -88,10 +88,10 @@ class SqlRequestRollup:
         await self._add_to(reply_time_days, "replies", replies)
         await self._conn.execute(update(request_rollup_position).values(through_id=through_id))
 
-    async def _add_to(self, table: Table, count: str, rows: Sequence[dict[str, Any]]) -> None:
+    async def _add_to(self, table: Table, count: str, rows: list[dict[str, Any]]) -> None:
         insert = INSERT[self._conn.dialect.name]
-        for start in range(0, len(rows), CHUNK):
-            statement = insert(table).values(rows[start : start + CHUNK])
+        for chunk in chunks(rows):
+            statement = insert(table).values(chunk)
             await self._conn.execute(
                 statement.on_conflict_do_update(
                     index_elements=list(table.primary_key.columns),

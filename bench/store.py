@@ -30,10 +30,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
 sys.path.insert(0, str(_BENCH.parent))
 
 from bench._common import command_line, fresh_database, require_loopback  # noqa: E402
-from gateway.reference.calendar_files import load_calendar  # noqa: E402
+from gateway.clock import today_in  # noqa: E402
+from gateway.ops.deadline_watch import store_settings_calendar  # noqa: E402
 from gateway.services.ingestion import ingest_events  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
-from gateway.store.deadlines import calendar_range, store_calendar  # noqa: E402
 from gateway.store.migrate import upgrade_to_head  # noqa: E402
 from gateway.store.sql import SqlUnitOfWork, create_engine  # noqa: E402
 from gateway.store.tables import letters  # noqa: E402
@@ -50,10 +50,7 @@ async def run(args: argparse.Namespace) -> None:
         engine = create_engine(url)
         try:
             await upgrade_to_head(engine)
-            calendar = load_calendar(settings.calendar_dir)
-            today = datetime.now(UTC).date()
-            rules = settings.deadline_rules()
-            await store_calendar(engine, calendar, *calendar_range(calendar, today), rules)
+            await store_settings_calendar(settings, engine, today_in(settings.deadline_timezone))
             wall, cpu = time.perf_counter(), time.process_time()
             for start in range(0, len(events), args.batch):
                 await ingest_events(
